@@ -1,0 +1,1 @@
+"""navixy-panel: email gateways for the dealers of a telematics platform."""

@@ -1,0 +1,3 @@
+from navixy_panel.cli import main
+
+main()

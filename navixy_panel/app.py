@@ -1,0 +1,23 @@
+"""`create_app(settings)`: assembles the service; no I/O until the app starts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from navixy_panel import health, keys
+from navixy_panel.db.context import embedded_postgres_ctx, engine_ctx, migrations_ctx
+from navixy_panel.middleware import error_middleware
+from navixy_panel.navixy import dispatch
+from navixy_panel.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    # aiohttp's own size check is a backstop; the Navixy face refuses by
+    # Content-Length before reading (code 9).
+    app = web.Application(middlewares=[error_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx])
+    app.router.add_routes(health.routes)
+    dispatch.add_routes(app)
+    return app

@@ -1,0 +1,64 @@
+"""Cleanup contexts for the database: one per external resource.
+
+`embedded_postgres_ctx` starts the embedded server when no DATABASE_URL is
+given, `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from navixy_panel import keys
+from navixy_panel.db import migrate
+from navixy_panel.db.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+
+async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.database_url:
+        app[keys.DATABASE_URL] = settings.database_url
+        yield
+        return
+    server = EmbeddedPostgres(settings.data_dir)
+    app[keys.DATABASE_URL] = await asyncio.to_thread(server.start)
+    log.info("embedded PostgreSQL ready in %s", server.pgdata)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.stop)
+        log.info("embedded PostgreSQL stopped")
+
+
+async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
+    if app[keys.SETTINGS].migrate_on_start:
+        # alembic's env.py runs its own event loop, so it gets a thread.
+        await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
+        log.info("schema is at the latest migration")
+    yield
+
+
+async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[keys.DATABASE_URL]
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+        hide_parameters=True,  # statement parameters hold digests and hashes: never log them
+    )
+    log.info("database %s", make_url(url).render_as_string(hide_password=True))
+    async with engine.connect() as connection:  # fail fast on a wrong URL
+        await connection.execute(text("SELECT 1"))
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONMAKER] = async_sessionmaker(engine, expire_on_commit=False,
+                                                class_=AsyncSession)
+    try:
+        yield
+    finally:
+        await engine.dispose()

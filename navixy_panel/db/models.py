@@ -1,0 +1,105 @@
+"""ORM models. The schema itself is owned by the alembic migrations; these
+classes only describe it to queries, so any change here needs a migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints make migrations reversible and errors readable.
+NAMING_CONVENTION = {
+    "ix": "ix__%(table_name)s__%(column_0_N_name)s",
+    "uq": "uq__%(table_name)s__%(column_0_N_name)s",
+    "ck": "ck__%(table_name)s__%(constraint_name)s",
+    "fk": "fk__%(table_name)s__%(column_0_N_name)s__%(referred_table_name)s",
+    "pk": "pk__%(table_name)s",
+}
+
+BLOCK_STATUSES = ("NOT_BLOCKED", "INITIAL_BLOCK", "BLOCK_LOGIN", "CLIENTS_BLOCKED")
+# Statuses that shut the dealer out of the panel (CLIENTS_BLOCKED only blocks its customers).
+LOGIN_BLOCKING_STATUSES = ("INITIAL_BLOCK", "BLOCK_LOGIN")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Timestamps are compared with now() in SQL, so they must carry a zone.
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}
+
+
+class Dealer(Base):
+    __tablename__ = "dealers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    login: Mapped[str] = mapped_column(Text, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, server_default="")
+    domain: Mapped[str | None] = mapped_column(Text, unique=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="RESTRICT"), index=True
+    )
+    block_status: Mapped[str] = mapped_column(Text, server_default="NOT_BLOCKED")
+    permissions: Mapped[dict[str, list[str]]] = mapped_column(JSONB, server_default="{}")
+    # RESTRICT, not SET NULL: a gateway may only disappear after the code has
+    # decided what happens to the dealers bound to it (unbind self, refuse for children).
+    bound_gateway_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("email_gateways.id", ondelete="RESTRICT", use_alter=True),
+        index=True,
+    )
+    email_from: Mapped[str | None] = mapped_column(Text)
+    email_footer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+
+
+class EmailGateway(Base):
+    __tablename__ = "email_gateways"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="CASCADE")
+    )
+    label: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(Text, server_default="smtp")
+    leasable: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Every SMTP key with its default filled in, minus the password.
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Fernet token of the SMTP password; never decrypted except to send.
+    password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+
+
+class PanelSession(Base):
+    __tablename__ = "sessions"
+
+    # SHA-256 of the hash handed to the client: a database leak yields no usable session.
+    digest: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    dealer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text, server_default="navixy")
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class RateCounter(Base):
+    """Fixed-window counters shared by every instance through PostgreSQL."""
+
+    __tablename__ = "rate_counters"
+
+    bucket: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -1,0 +1,72 @@
+"""`serve --demo`: a platform owner with a leasable relay and a sub-dealer with
+its own gateway, so a new user can call the API at once.
+
+The credentials are fixed so that the README's curl lines work as written;
+they are for a local trial only, never for a reachable server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import func, select, update
+
+from navixy_panel import keys, permissions
+from navixy_panel.db.models import Dealer
+from navixy_panel.security.passwords import hash_password_async
+from navixy_panel.services import dealers, gateways
+from navixy_panel.smtp_params import SmtpParamsSchema
+
+OWNER = ("owner", "owner-demo-password")
+DEALER = ("dealer", "dealer-demo-password")
+
+
+async def seed(session) -> bool:  # type: ignore[no-untyped-def]
+    """Seeds only an empty database; returns whether it did."""
+    if await session.scalar(select(func.count()).select_from(Dealer)):
+        return False
+    owner = await dealers.create(session, login=OWNER[0], title="Platform owner",
+                                 password_hash=await hash_password_async(OWNER[1]),
+                                 domain="owner.example", permissions=permissions.everything())
+    await gateways.create(
+        session, owner_id=owner.id, label="Platform relay", provider="mandrill_smtp",
+        leasable=True, password_encrypted=None,
+        params=_params({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
+                        "default_from_address": "no-reply@owner.example"}),
+    )
+    dealer = await dealers.create(session, login=DEALER[0], title="Demo dealer",
+                                  password_hash=await hash_password_async(DEALER[1]),
+                                  domain="dealer.example", parent_login=OWNER[0],
+                                  permissions=permissions.everything())
+    own_id = await gateways.create(
+        session, owner_id=dealer.id, label="Own SMTP", provider="smtp", leasable=False,
+        password_encrypted=None,
+        params=_params({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
+                        "default_from_address": "alerts@dealer.example"}),
+    )
+    await session.execute(update(Dealer).where(Dealer.id == dealer.id)
+                          .values(bound_gateway_id=own_id))
+    return True
+
+
+def _params(given: dict[str, object]) -> dict[str, object]:
+    loaded = SmtpParamsSchema().load(given)
+    loaded.pop("mail.smtp.password")
+    return loaded
+
+
+def demo_ctx(port: int):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with app[keys.SESSIONMAKER].begin() as session:
+            seeded = await seed(session)
+        base = f"http://localhost:{port}/v2/panel"
+        print("demo data " + ("seeded" if seeded else "already present (database not empty)"))
+        print(f"  platform owner: login {OWNER[0]!r} password {OWNER[1]!r}")
+        print(f"  sub-dealer:     login {DEALER[0]!r} password {DEALER[1]!r}")
+        print("try:")
+        print(f"  curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth")
+        print(f"  curl -s -H 'Authorization: NVX <hash>' {base}/gateways/email/list", flush=True)
+        yield
+
+    return ctx

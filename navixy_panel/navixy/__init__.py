@@ -1,0 +1,1 @@
+"""The Navixy Admin Panel API face."""

@@ -1,0 +1,73 @@
+"""Declaring Navixy actions: path, permission, parameter and response schemas.
+
+An action module owns an `ActionTable` and decorates its handlers, the way
+aiohttp's `RouteTableDef` works; the permission an action needs is written
+next to it, where a reviewer reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from navixy_panel.services.sessions import Caller
+from navixy_panel.settings import Settings
+
+
+@dataclass(slots=True)
+class Call:
+    """Everything a handler needs for one request; the session's transaction is
+    committed by the dispatcher when the handler returns, rolled back when it raises."""
+
+    request: web.Request
+    session: AsyncSession
+    settings: Settings
+    params: dict[str, Any]
+    caller: Caller | None = None
+
+    @property
+    def dealer(self) -> Caller:
+        assert self.caller is not None, "action declared without a session"
+        return self.caller
+
+    @property
+    def client_address(self) -> str:
+        return self.request.remote or "unknown"
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    path: str
+    handler: Handler
+    permission: tuple[str, str] | None
+    params: type[Schema] | None
+    response: type[Schema] | None
+    needs_session: bool
+    summary: str
+
+
+@dataclass
+class ActionTable:
+    actions: dict[str, Action] = field(default_factory=dict)
+
+    def action(self, path: str, *, permission: tuple[str, str] | None = None,
+               params: type[Schema] | None = None, response: type[Schema] | None = None,
+               needs_session: bool = True) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+            self.actions[path] = Action(path, handler, permission, params, response,
+                                        needs_session, summary)
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.actions.values())

@@ -1,0 +1,69 @@
+"""The Navixy face: one route per prefix, dispatching `<handler>/<action>`.
+
+A single catch-all route (rather than one aiohttp route per action) is what
+lets unknown actions answer Navixy's code 111 and other methods code 112,
+instead of aiohttp's HTML 404/405.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from marshmallow import ValidationError
+
+from navixy_panel import keys, permissions
+from navixy_panel.errors import ApiError
+from navixy_panel.navixy import account, gateways, notification
+from navixy_panel.navixy.actions import Action, Call
+from navixy_panel.navixy.transport import read_params, session_hash
+from navixy_panel.navixy.validation import to_api_error
+from navixy_panel.services import sessions
+
+PREFIXES = ("/v2/panel/", "/panel/")
+
+ACTIONS: dict[str, Action] = {
+    action.path: action
+    for table in (account.actions, gateways.actions, notification.actions)
+    for action in table
+}
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def handle(request: web.Request) -> web.Response:
+    action = ACTIONS.get(request.match_info["action"].strip("/"))
+    if action is None:
+        raise ApiError(111)
+    if request.method not in ("GET", "POST"):
+        raise ApiError(112)
+    settings = request.config_dict[keys.SETTINGS]
+    params = await read_params(request, settings.max_body_bytes)
+    hash_value = session_hash(request, params) if action.needs_session else None
+    params.pop("hash", None)
+
+    async with request.config_dict[keys.SESSIONMAKER]() as session:
+        call = Call(request, session, settings, params)
+        if hash_value is not None:
+            call.caller = await sessions.resolve(session, hash_value)
+            if call.caller is None:
+                raise ApiError(4)
+            if action.permission and not permissions.allows(call.caller.permissions,
+                                                            *action.permission):
+                raise ApiError(13)
+        if action.params is not None:
+            try:
+                call.params = action.params().load(params)
+            except ValidationError as exc:
+                raise to_api_error(exc) from None
+        result = await action.handler(call)
+        await session.commit()
+    return json_response({"success": True, **result})
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in PREFIXES:
+        app.router.add_route("*", prefix + "{action:.*}", handle)

@@ -1,0 +1,1 @@
+"""Credentials: dealer password hashes, session hashes, SMTP password encryption."""

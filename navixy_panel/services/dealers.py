@@ -1,0 +1,106 @@
+"""Dealers: creation and changes made by the operator's command line, and the
+lookups the faces need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from navixy_panel.db.models import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, Dealer
+from navixy_panel.services import sessions
+
+
+class DealerError(ValueError):
+    """A refused operator command; the message is meant for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    dealer_id: int
+    password_hash: str
+    block_status: str
+    permissions: dict[str, list[str]]
+    domain: str | None
+
+
+async def credentials(session: AsyncSession, login: str) -> Credentials | None:
+    row = (await session.execute(
+        select(Dealer.id, Dealer.password_hash, Dealer.block_status, Dealer.permissions,
+               Dealer.domain).where(Dealer.login == login)
+    )).first()
+    return None if row is None else Credentials(*row)
+
+
+async def by_login(session: AsyncSession, login: str) -> Dealer | None:
+    return await session.scalar(select(Dealer).where(Dealer.login == login))
+
+
+async def create(session: AsyncSession, *, login: str, password_hash: str, title: str = "",
+                 domain: str | None = None, parent_login: str | None = None,
+                 permissions: dict[str, list[str]] | None = None,
+                 block_status: str = "NOT_BLOCKED") -> Dealer:
+    _check_block_status(block_status)
+    if await by_login(session, login) is not None:
+        raise DealerError(f"login {login!r} is already taken")
+    parent_id = None
+    if parent_login is not None:
+        parent = await by_login(session, parent_login)
+        if parent is None:
+            raise DealerError(f"parent dealer {parent_login!r} does not exist")
+        parent_id = parent.id
+    domain = await _free_domain(session, domain)
+    dealer = Dealer(login=login, password_hash=password_hash, title=title, domain=domain,
+                    parent_id=parent_id, permissions=permissions or {},
+                    block_status=block_status)
+    session.add(dealer)
+    await session.flush()
+    return dealer
+
+
+async def update_dealer(session: AsyncSession, login: str, *, password_hash: str | None = None,
+                        title: str | None = None, domain: str | None = None,
+                        permissions: dict[str, list[str]] | None = None,
+                        block_status: str | None = None) -> Dealer:
+    """A new password or a blocking status ends the dealer's sessions at once."""
+    dealer = await session.scalar(select(Dealer).where(Dealer.login == login).with_for_update())
+    if dealer is None:
+        raise DealerError(f"dealer {login!r} does not exist")
+    changes: dict[str, Any] = {}
+    if password_hash is not None:
+        changes["password_hash"] = password_hash
+    if title is not None:
+        changes["title"] = title
+    if domain is not None:
+        changes["domain"] = await _free_domain(session, domain, exclude_id=dealer.id)
+    if permissions is not None:
+        changes["permissions"] = permissions
+    if block_status is not None:
+        _check_block_status(block_status)
+        changes["block_status"] = block_status
+    if changes:
+        await session.execute(update(Dealer).where(Dealer.id == dealer.id).values(**changes))
+    if password_hash is not None or block_status in LOGIN_BLOCKING_STATUSES:
+        await sessions.end_dealer_sessions(session, dealer.id)
+    await session.refresh(dealer)
+    return dealer
+
+
+async def _free_domain(session: AsyncSession, domain: str | None,
+                       exclude_id: int | None = None) -> str | None:
+    if domain is None:
+        return None
+    domain = domain.strip().lower()
+    if not domain or len(domain) > 253:
+        raise DealerError("domain must be 1 to 253 characters")
+    owner = await session.scalar(select(Dealer.id).where(Dealer.domain == domain))
+    if owner is not None and owner != exclude_id:
+        raise DealerError(f"domain {domain!r} belongs to another dealer")
+    return domain
+
+
+def _check_block_status(block_status: str) -> None:
+    if block_status not in BLOCK_STATUSES:
+        raise DealerError(f"block status must be one of {', '.join(BLOCK_STATUSES)}")

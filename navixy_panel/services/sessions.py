@@ -1,0 +1,76 @@
+"""Panel sessions: opened by a login, resolved on every call, ended by logout,
+by expiry, by a password change and by blocking the dealer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.functions import now
+
+from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES, Dealer, PanelSession
+from navixy_panel.security import tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The dealer behind a session, as read in the same statement as the session."""
+
+    dealer_id: int
+    login: str
+    parent_id: int | None
+    domain: str | None
+    permissions: dict[str, list[str]]
+    bound_gateway_id: int | None
+    session_digest: bytes
+    expires_at: dt.datetime
+
+
+async def open_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
+                       kind: str = "navixy") -> tuple[str, dt.datetime]:
+    """Returns the hash for the client (never stored) and the expiry."""
+    session_hash = tokens.new_session_hash()
+    expires_at = await session.scalar(
+        insert(PanelSession)
+        .values(digest=tokens.digest(session_hash), dealer_id=dealer_id, kind=kind,
+                expires_at=now() + dt.timedelta(seconds=ttl_seconds))
+        .returning(PanelSession.expires_at)
+    )
+    assert expires_at is not None
+    return session_hash, expires_at
+
+
+_CALLER_COLUMNS: tuple[Any, ...] = (
+    Dealer.id, Dealer.login, Dealer.parent_id, Dealer.domain, Dealer.permissions,
+    Dealer.bound_gateway_id, PanelSession.digest, PanelSession.expires_at,
+)
+
+
+async def resolve(session: AsyncSession, session_hash: str, kind: str = "navixy") -> Caller | None:
+    """One statement: the live session and its dealer, or None (unknown, expired, ended,
+    or the dealer is blocked; blocking also deletes sessions, this is the second fence)."""
+    row = (await session.execute(
+        select(*_CALLER_COLUMNS)
+        .join(Dealer, Dealer.id == PanelSession.dealer_id)
+        .where(PanelSession.digest == tokens.digest(session_hash),
+               PanelSession.kind == kind,
+               PanelSession.expires_at > now(),
+               Dealer.block_status.not_in(LOGIN_BLOCKING_STATUSES))
+    )).first()
+    return None if row is None else Caller(*row)
+
+
+async def end_session(session: AsyncSession, digest: bytes) -> bool:
+    result = await session.execute(delete(PanelSession).where(PanelSession.digest == digest))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def end_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
+    await session.execute(delete(PanelSession).where(PanelSession.dealer_id == dealer_id))
+
+
+async def purge_expired(session: AsyncSession) -> None:
+    await session.execute(delete(PanelSession).where(PanelSession.expires_at <= now()))

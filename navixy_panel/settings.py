@@ -1,0 +1,118 @@
+"""Service configuration, read from the environment once at start.
+
+Every value is validated here, so a bad deployment fails before the service
+listens, with one message per bad variable, instead of failing at the first
+request that needs the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(ValueError):
+    """Raised with every problem found, one per line, so an operator fixes them all at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed configuration; tests build it directly with `dataclasses.replace`."""
+
+    database_url: str | None = None
+    data_dir: Path = Path(".navixy-panel")
+    session_ttl_seconds: int = 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    log_format: str = "text"
+    log_level: str = "INFO"
+    secret_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    login_failures_per_login: int = 10
+    login_failures_per_address: int = 50
+    login_failure_window_seconds: int = 15 * 60
+    test_sends_per_minute: int = 10
+    webitel_token_ttl_seconds: int = 24 * 3600
+    migrate_on_start: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate; collects all problems before raising."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+
+        def take(field: str, var: str, parse: Callable[[str], Any]) -> None:
+            raw = env.get(var)
+            if raw is None or raw.strip() == "":
+                return
+            try:
+                values[field] = parse(raw.strip())
+            except ValueError as exc:
+                problems.append(f"{var}: {exc}")
+
+        take("database_url", "DATABASE_URL", _parse_database_url)
+        take("data_dir", "NAVIXY_PANEL_DATA_DIR", Path)
+        take("session_ttl_seconds", "NAVIXY_PANEL_SESSION_TTL", _positive_int(1, 366 * 86400))
+        take("max_body_bytes", "NAVIXY_PANEL_MAX_BODY_BYTES", _positive_int(1024, 1 << 30))
+        take("log_format", "NAVIXY_PANEL_LOG_FORMAT", _one_of(LOG_FORMATS))
+        take("log_level", "NAVIXY_PANEL_LOG_LEVEL",
+             _one_of(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True))
+        take("secret_keys", "NAVIXY_PANEL_SECRET_KEY", _comma_list)
+        take("cors_origins", "NAVIXY_PANEL_CORS_ORIGINS", _comma_list)
+        take("login_failures_per_login", "NAVIXY_PANEL_LOGIN_FAILURES_PER_LOGIN",
+             _positive_int(1, 1_000_000))
+        take("login_failures_per_address", "NAVIXY_PANEL_LOGIN_FAILURES_PER_ADDRESS",
+             _positive_int(1, 1_000_000))
+        take("login_failure_window_seconds", "NAVIXY_PANEL_LOGIN_FAILURE_WINDOW",
+             _positive_int(1, 86400))
+        take("test_sends_per_minute", "NAVIXY_PANEL_TEST_SENDS_PER_MINUTE",
+             _positive_int(1, 1_000_000))
+        take("webitel_token_ttl_seconds", "NAVIXY_PANEL_WEBITEL_TOKEN_TTL",
+             _positive_int(1, 366 * 86400))
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)
+
+
+def _parse_database_url(raw: str) -> str:
+    """Accept the libpq spelling operators know and point SQLAlchemy at asyncpg."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if raw.startswith(prefix):
+            return "postgresql+asyncpg://" + raw[len(prefix):]
+    raise ValueError("must start with postgresql:// (or postgresql+asyncpg://)")
+
+
+def _positive_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...], upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -1,0 +1,104 @@
+"""SMTP gateway parameters in Navixy's JavaMail keys: defaults, validation, output.
+
+Stored params always hold every key with its default filled in, except the
+password, which lives encrypted in its own column and reads back as null.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+PASSWORD = "mail.smtp.password"
+HOST, PORT, SSL_PORT = "mail.smtp.host", "mail.smtp.port", "mail.smtp.ssl.port"
+USE_SSL, STARTTLS, STARTTLS_REQUIRED = (
+    "mail.smtp.use_ssl", "mail.smtp.starttls.enable", "mail.smtp.starttls.required")
+TRUST_ALL, AUTH, USER = "mail.smtp.ssl.trust_all_hosts", "mail.smtp.auth", "mail.smtp.user"
+TIMEOUT, CONNECT_TIMEOUT = "mail.smtp.timeout", "mail.smtp.connectiontimeout"
+DEBUG, PROTOCOL, FROM = "mail.debug", "mail.transport.protocol", "default_from_address"
+
+# Output order follows Navixy's documented example.
+KEY_ORDER = (FROM, USER, PASSWORD, HOST, PORT, SSL_PORT, TRUST_ALL, AUTH, DEBUG, STARTTLS,
+             STARTTLS_REQUIRED, USE_SSL, TIMEOUT, CONNECT_TIMEOUT, PROTOCOL)
+
+DEFAULTS: dict[str, Any] = {
+    FROM: None, USER: None, PORT: 25, SSL_PORT: 465, TRUST_ALL: False, AUTH: False,
+    DEBUG: False, STARTTLS: False, STARTTLS_REQUIRED: False, USE_SSL: False,
+    TIMEOUT: 60000, CONNECT_TIMEOUT: 60000, PROTOCOL: "smtp",
+}
+
+# What a stored password was entered for: if any of these change, the password
+# must be entered again (a stored secret never goes to a server it was not meant for).
+DESTINATION_KEYS = (HOST, PORT, SSL_PORT, USE_SSL, STARTTLS, STARTTLS_REQUIRED, TRUST_ALL, USER)
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def _validate_host(value: str) -> None:
+    if _HOSTNAME.fullmatch(value):
+        return
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        raise ValidationError("Must be a hostname or an IP address.") from None
+
+
+def _port(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=False, validate=validate.Range(1, 65535), **kwargs)
+
+
+def _timeout() -> fields.Integer:
+    return fields.Integer(validate=validate.Range(1, 600000), load_default=60000)
+
+
+_FIELDS: dict[str, fields.Field] = {
+        FROM: fields.Email(allow_none=True, load_default=None),
+        HOST: fields.String(required=True, validate=_validate_host),
+        PORT: _port(load_default=25),
+        SSL_PORT: _port(load_default=465),
+        USE_SSL: fields.Boolean(load_default=False),
+        STARTTLS: fields.Boolean(load_default=False),
+        STARTTLS_REQUIRED: fields.Boolean(load_default=False),
+        TRUST_ALL: fields.Boolean(load_default=False),
+        AUTH: fields.Boolean(load_default=False),
+        USER: fields.String(allow_none=True, load_default=None,
+                            validate=validate.Length(max=320)),
+        PASSWORD: fields.String(allow_none=True, load_default=None,
+                                validate=validate.Length(max=1024)),
+        TIMEOUT: _timeout(),
+        CONNECT_TIMEOUT: _timeout(),
+        DEBUG: fields.Boolean(load_default=False),
+        PROTOCOL: fields.String(load_default="smtp", validate=validate.OneOf(["smtp"])),
+}
+
+
+class SmtpParamsSchema(Schema.from_dict(  # type: ignore[misc]
+    # Dotted attribute names would be read by marshmallow as nested paths, so
+    # attributes use underscores and the JavaMail key is the data_key.
+    {key.replace(".", "_"): field for key, field in _FIELDS.items()}
+)):
+    """Unknown keys are refused (marshmallow's default, RAISE); errors name the JavaMail key."""
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        field_obj.data_key = _KEY_BY_ATTRIBUTE[field_name]
+
+    @post_load
+    def javamail_keys(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {_KEY_BY_ATTRIBUTE[attr]: value for attr, value in data.items()}
+
+
+_KEY_BY_ATTRIBUTE = {key.replace(".", "_"): key for key in _FIELDS}
+
+
+def public_params(stored: dict[str, Any]) -> dict[str, Any]:
+    """Every key, in Navixy's order, with the password always null."""
+    return {key: (None if key == PASSWORD else stored.get(key, DEFAULTS.get(key)))
+            for key in KEY_ORDER}
+
+
+def destination(params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(params.get(key, DEFAULTS.get(key)) for key in DESTINATION_KEYS)
