@@ -5,7 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from navixy_panel import health, keys
-from navixy_panel.db.context import embedded_postgres_ctx, engine_ctx, migrations_ctx
+from navixy_panel.db.context import (
+    embedded_postgres_ctx,
+    engine_ctx,
+    migrations_ctx,
+    secret_box_ctx,
+)
 from navixy_panel.middleware import error_middleware
 from navixy_panel.navixy import dispatch
 from navixy_panel.settings import Settings
@@ -17,7 +22,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
-    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx])
+    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx])
     app.router.add_routes(health.routes)
     dispatch.add_routes(app)
     return app

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from navixy_panel import logs, permissions
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
+from navixy_panel.security.secret_box import SecretKeyError
 from navixy_panel.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings)
     try:
         args.run(args, settings)
-    except CommandError as exc:
+    except (CommandError, SecretKeyError) as exc:
         print(f"navixy-panel: {exc}", file=sys.stderr)
         sys.exit(1)
 

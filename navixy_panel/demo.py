@@ -29,31 +29,21 @@ async def seed(session) -> bool:  # type: ignore[no-untyped-def]
     owner = await dealers.create(session, login=OWNER[0], title="Platform owner",
                                  password_hash=await hash_password_async(OWNER[1]),
                                  domain="owner.example", permissions=permissions.everything())
-    await gateways.create(
-        session, owner_id=owner.id, label="Platform relay", provider="mandrill_smtp",
-        leasable=True, password_encrypted=None,
-        params=_params({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
-                        "default_from_address": "no-reply@owner.example"}),
-    )
+    await gateways.create(session, None, owner_id=owner.id, gateway=gateways.GatewayInput(
+        label="Platform relay", provider="mandrill_smtp", leasable=True,
+        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
+                                        "default_from_address": "no-reply@owner.example"})))
     dealer = await dealers.create(session, login=DEALER[0], title="Demo dealer",
                                   password_hash=await hash_password_async(DEALER[1]),
                                   domain="dealer.example", parent_login=OWNER[0],
                                   permissions=permissions.everything())
-    own_id = await gateways.create(
-        session, owner_id=dealer.id, label="Own SMTP", provider="smtp", leasable=False,
-        password_encrypted=None,
-        params=_params({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
-                        "default_from_address": "alerts@dealer.example"}),
-    )
+    own_id = await gateways.create(session, None, owner_id=dealer.id, gateway=gateways.GatewayInput(
+        label="Own SMTP", provider="smtp", leasable=False,
+        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
+                                        "default_from_address": "alerts@dealer.example"})))
     await session.execute(update(Dealer).where(Dealer.id == dealer.id)
                           .values(bound_gateway_id=own_id))
     return True
-
-
-def _params(given: dict[str, object]) -> dict[str, object]:
-    loaded = SmtpParamsSchema().load(given)
-    loaded.pop("mail.smtp.password")
-    return loaded
 
 
 def demo_ctx(port: int):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -34,6 +35,7 @@ from navixy_panel.settings import Settings
 from tests.helpers import Api
 
 TEST_DIR_PREFIX = "navixy-panel-test-"
+TEST_KEY = Fernet.generate_key().decode()
 TABLES = "rate_counters, sessions, dealers, email_gateways"
 
 
@@ -88,7 +90,7 @@ def database_url(create_database) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, migrate_on_start=False,
+    return Settings(database_url=database_url, migrate_on_start=False, secret_keys=(TEST_KEY,),
                     login_failures_per_login=1000, login_failures_per_address=1000)
 
 

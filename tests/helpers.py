@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from navixy_panel import permissions as catalogue
 from navixy_panel.db.models import Dealer
 from navixy_panel.security.passwords import hash_password
+from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import dealers, gateways
 from navixy_panel.smtp_params import SmtpParamsSchema
 
@@ -25,9 +26,7 @@ def _hash(password: str) -> str:
 
 def full_params(**overrides: Any) -> dict[str, Any]:
     given = {"mail.smtp.host": "smtp.example.com", **overrides}
-    loaded = SmtpParamsSchema().load(given)
-    loaded.pop("mail.smtp.password")
-    return loaded
+    return dict(SmtpParamsSchema().load(given))
 
 
 class Api:
@@ -47,12 +46,14 @@ class Api:
             return dealer.id
 
     async def gateway(self, owner_id: int, label: str = "gw", *, leasable: bool = False,
-                      provider: str = "smtp", password_encrypted: bytes | None = None,
+                      provider: str = "smtp", box: SecretBox | None = None,
                       **params: Any) -> int:
+        """Arranged straight through the service (validated like the API does)."""
         async with self.db.begin() as session:
-            return await gateways.create(
-                session, owner_id=owner_id, label=label, provider=provider, leasable=leasable,
-                params=full_params(**params), password_encrypted=password_encrypted)
+            return await gateways.create(session, box, owner_id=owner_id,
+                                         gateway=gateways.GatewayInput(
+                                             label=label, provider=provider, leasable=leasable,
+                                             params=full_params(**params)))
 
     async def bind(self, dealer_id: int, gateway_id: int | None) -> None:
         async with self.db.begin() as session:
@@ -69,8 +70,9 @@ class Api:
         return str(body["hash"])
 
     # -- calling ---------------------------------------------------------
-    async def call(self, action: str, *, hash: str | None = None, form: dict[str, Any] | None = None,
-                   json: Any = None, query: dict[str, str] | None = None,
+    async def call(self, action: str, *, hash: str | None = None,
+                   form: dict[str, Any] | None = None, json: Any = None,
+                   query: dict[str, str] | None = None,
                    headers: dict[str, str] | None = None, method: str = "POST",
                    prefix: str = "/v2/panel/") -> tuple[int, dict[str, Any]]:
         if hash is not None:

@@ -13,7 +13,7 @@ EMPTY_LIST = {"success": True, "bound_gateway": None, "own": [], "leasable": []}
 
 
 async def test_admin_panel_request_shape(api: Api) -> None:
-    """Navixy's admin panel: form POST to auth with an empty hash=, then the hash as a form field."""
+    """Navixy's admin panel: form POST to auth with an empty hash=, then the hash in a form."""
     await api.dealer("20410")
     response = await api.client.post(
         "/v2/panel/account/auth", data="login=20410&password=correct+horse+battery+staple&hash=",

@@ -11,13 +11,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from navixy_panel import keys
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
+from navixy_panel.db.models import EmailGateway
+from navixy_panel.security.secret_box import SecretBox, keys_for
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +64,20 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+
+
+async def secret_box_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Loads the SMTP password keys and proves they open what is stored, so a
+    missing or wrong key stops the start instead of failing the first send."""
+    settings = app[keys.SETTINGS]
+    box = SecretBox(keys_for(settings.secret_keys, settings.data_dir,
+                             embedded=settings.database_url is None))
+    async with app[keys.SESSIONMAKER]() as session:
+        sample = await session.scalar(
+            select(EmailGateway.password_encrypted)
+            .where(EmailGateway.password_encrypted.is_not(None))
+            .order_by(EmailGateway.updated_at.desc()).limit(1))
+    if sample is not None:
+        box.decrypt(sample)
+    app[keys.SECRET_BOX] = box
+    yield

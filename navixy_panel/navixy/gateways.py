@@ -1,15 +1,69 @@
-"""`gateways/email/*`: the dealer's email gateways."""
+"""`gateways/email/*`: the dealer's email gateways.
+
+Navixy documents only `list`; the other actions follow what Navixy's admin
+panel sends (`gateway` as a JSON string in a form body, the whole object on
+update, `gateway_id` for bind and delete, `to` for send_email).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, validate
 
+from navixy_panel import keys, mailer
+from navixy_panel.errors import invalid
 from navixy_panel.navixy.actions import ActionTable, Call
-from navixy_panel.services import gateways
+from navixy_panel.navixy.validation import JsonObject
+from navixy_panel.services import gateways, sending
+from navixy_panel.smtp_params import SmtpParamsSchema
 
 actions = ActionTable()
+
+
+class GatewaySchema(Schema):
+    """Unknown keys are refused; an `id` is accepted and ignored on create."""
+
+    id = fields.Raw(load_default=None, load_only=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    provider = fields.String(required=True,
+                             validate=validate.Regexp(r"^[a-z0-9_]{1,50}$",
+                                                      error="Must be a provider name."))
+    leasable = fields.Boolean(load_default=False)
+    params = fields.Nested(SmtpParamsSchema, required=True)
+
+
+class CreateParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    gateway = JsonObject(GatewaySchema, required=True)
+
+
+class UpdateGatewaySchema(GatewaySchema):
+    id = fields.Integer(required=True, strict=False)
+
+
+class UpdateParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    gateway = JsonObject(UpdateGatewaySchema, required=True)
+
+
+class GatewayIdParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    gateway_id = fields.Integer(required=True, strict=False)
+
+
+class SendEmailParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    to = fields.Email(required=True)
+    gateway_id = fields.Integer(load_default=None, strict=False)
 
 
 class OwnGatewayOut(Schema):
@@ -33,6 +87,15 @@ class GatewayListOut(Schema):
     leasable = fields.List(fields.Nested(LeasableGatewayOut), required=True)
 
 
+class IdOut(Schema):
+    id = fields.Integer(required=True)
+
+
+def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
+    return gateways.GatewayInput(label=loaded["label"], provider=loaded["provider"],
+                                 leasable=loaded["leasable"], params=loaded["params"])
+
+
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
                 response=GatewayListOut)
 async def gateways_email_list(call: Call) -> dict[str, Any]:
@@ -42,3 +105,57 @@ async def gateways_email_list(call: Call) -> dict[str, Any]:
                                     parent_id=dealer.parent_id)
     return {"bound_gateway": dealer.bound_gateway_id, "own": found.own,
             "leasable": found.leasable}
+
+
+@actions.action("gateways/email/create", permission=("email_gateways", "create"),
+                params=CreateParams, response=IdOut)
+async def gateways_email_create(call: Call) -> dict[str, Any]:
+    """Create an own gateway (provider `smtp`); returns its id. It is not bound."""
+    gateway = _input(call.params["gateway"])
+    if gateway.provider != "smtp":
+        raise invalid("gateway.provider", "Only 'smtp' gateways can be created through the API.")
+    gateway_id = await gateways.create(call.session, call.request.config_dict[keys.SECRET_BOX],
+                                       owner_id=call.dealer.dealer_id, gateway=gateway)
+    return {"id": gateway_id}
+
+
+@actions.action("gateways/email/update", permission=("email_gateways", "update"),
+                params=UpdateParams)
+async def gateways_email_update(call: Call) -> dict[str, Any]:
+    """Replace an own gateway with the whole object sent."""
+    loaded = call.params["gateway"]
+    await gateways.update_gateway(call.session, call.request.config_dict[keys.SECRET_BOX],
+                                  owner_id=call.dealer.dealer_id, gateway_id=loaded["id"],
+                                  gateway=_input(loaded))
+    return {}
+
+
+@actions.action("gateways/email/delete", permission=("email_gateways", "delete"),
+                params=GatewayIdParams)
+async def gateways_email_delete(call: Call) -> dict[str, Any]:
+    """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
+    await gateways.delete_gateway(call.session, owner_id=call.dealer.dealer_id,
+                                  gateway_id=call.params["gateway_id"])
+    return {}
+
+
+@actions.action("gateways/email/bind", permission=("email_gateways", "update"),
+                params=GatewayIdParams)
+async def gateways_email_bind(call: Call) -> dict[str, Any]:
+    """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
+    await gateways.bind(call.session, dealer_id=call.dealer.dealer_id,
+                        parent_id=call.dealer.parent_id, gateway_id=call.params["gateway_id"])
+    return {}
+
+
+@actions.action("gateways/email/send_email", permission=("email_gateways", "send_email"),
+                params=SendEmailParams)
+async def gateways_email_send_email(call: Call) -> dict[str, Any]:
+    """Send a real test message through the given or the bound gateway."""
+    prepared = await sending.prepare_test(
+        call.session, call.request.config_dict[keys.SECRET_BOX], call.settings,
+        dealer=call.dealer, to=call.params["to"], gateway_id=call.params["gateway_id"],
+        gateway_param="gateway_id")
+    await call.session.commit()  # keep the rate count, release the row lock before SMTP
+    await mailer.send(prepared.params, prepared.password, prepared.message)
+    return {}

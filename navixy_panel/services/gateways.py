@@ -1,7 +1,14 @@
 """Email gateways: what a dealer may see, use and change.
 
 own(D) = gateways owned by D; leasable(D) = leasable gateways owned by D's
-parent. Anything else answers exactly as a missing id does.
+parent. Anything else answers exactly as a missing id does (code 201).
+
+Locking: every operation that can change who may use a gateway or who is
+bound to it locks the gateway row first, then dealer rows. Binding takes the
+gateway row FOR SHARE, un-leasing and deleting take it FOR UPDATE, so a bind
+and an un-lease of the same gateway are serialised and the second one sees
+the first one's result (PostgreSQL re-reads a locked row once the lock is
+granted). The fixed order (gateway, then dealer) keeps them free of deadlocks.
 """
 
 from __future__ import annotations
@@ -9,17 +16,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from navixy_panel.db.models import EmailGateway
-from navixy_panel.smtp_params import FROM, public_params
+from navixy_panel.db.models import Dealer, EmailGateway
+from navixy_panel.errors import ApiError, invalid, not_found
+from navixy_panel.security.secret_box import SecretBox
+from navixy_panel.smtp_params import AUTH, FROM, PASSWORD, USER, destination, public_params
+
+PASSWORD_PARAM = "gateway.params." + PASSWORD
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayList:
     own: list[dict[str, Any]]
     leasable: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayInput:
+    """A validated gateway as a client sent it; `params` holds every key, password included."""
+
+    label: str
+    provider: str
+    leasable: bool
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UsableGateway:
+    """What sending needs; the password is decrypted only for this."""
+
+    id: int
+    label: str
+    params: dict[str, Any]
+    password: str | None
 
 
 def visible_to(dealer_id: int, parent_id: int | None) -> Any:
@@ -49,12 +80,107 @@ async def list_for(session: AsyncSession, *, dealer_id: int, parent_id: int | No
     return result
 
 
-async def create(session: AsyncSession, *, owner_id: int, label: str, provider: str,
-                 leasable: bool, params: dict[str, Any],
-                 password_encrypted: bytes | None) -> int:
-    """`params` must already be validated and complete (see smtp_params)."""
-    gateway = EmailGateway(owner_id=owner_id, label=label, provider=provider, leasable=leasable,
-                           params=params, password_encrypted=password_encrypted)
-    session.add(gateway)
+def is_mask(password: str | None) -> bool:
+    """Null, empty and masks such as '********' all mean "keep the stored password"."""
+    return password is None or password.strip("*•") == ""
+
+
+def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    stored = {key: value for key, value in params.items() if key != PASSWORD}
+    if not stored[AUTH]:
+        stored[USER] = None  # auth off drops the user (and the password, below)
+    return stored
+
+
+async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
+                 gateway: GatewayInput) -> int:
+    password = gateway.params.get(PASSWORD)
+    encrypted = None
+    if gateway.params[AUTH] and not is_mask(password):
+        assert box is not None, "a password needs the secret box"
+        encrypted = box.encrypt(password)
+    row = EmailGateway(owner_id=owner_id, label=gateway.label, provider=gateway.provider,
+                       leasable=gateway.leasable, params=_stored_params(gateway.params),
+                       password_encrypted=encrypted)
+    session.add(row)
     await session.flush()
-    return gateway.id
+    return row.id
+
+
+async def _lock_own(session: AsyncSession, owner_id: int, gateway_id: int) -> EmailGateway:
+    row = await session.scalar(
+        select(EmailGateway)
+        .where(EmailGateway.id == gateway_id, EmailGateway.owner_id == owner_id)
+        .with_for_update())
+    if row is None:
+        raise not_found()
+    return row
+
+
+async def _others_bound(session: AsyncSession, gateway: EmailGateway) -> bool:
+    count = await session.scalar(
+        select(func.count()).select_from(Dealer)
+        .where(Dealer.bound_gateway_id == gateway.id, Dealer.id != gateway.owner_id))
+    return bool(count)
+
+
+async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int,
+                         gateway_id: int, gateway: GatewayInput) -> None:
+    """Replaces the whole gateway; see SPEC section 2 for the password rule."""
+    row = await _lock_own(session, owner_id, gateway_id)
+    if row.provider != gateway.provider and gateway.provider != "smtp":
+        raise invalid("gateway.provider", "Must be 'smtp' or the gateway's current provider.")
+    if row.leasable and not gateway.leasable and await _others_bound(session, row):
+        raise ApiError(261, "Entity has external links: sub-dealers are bound to this gateway")
+    new_password = gateway.params.get(PASSWORD)
+    encrypted = row.password_encrypted
+    if not gateway.params[AUTH]:
+        encrypted = None
+    elif not is_mask(new_password):
+        encrypted = box.encrypt(new_password)
+    elif encrypted is not None and destination(row.params) != destination(gateway.params):
+        # A stored password is never sent to a server it was not entered for.
+        raise invalid(PASSWORD_PARAM, "Enter the password again: the server, ports, TLS "
+                      "settings or user changed.")
+    row.label, row.provider, row.leasable = gateway.label, gateway.provider, gateway.leasable
+    row.params = _stored_params(gateway.params)
+    row.password_encrypted = encrypted
+    row.updated_at = func.now()
+    await session.flush()
+
+
+async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: int) -> None:
+    """Refused (261) while a sub-dealer is bound; the owner's own binding is dropped."""
+    row = await _lock_own(session, owner_id, gateway_id)
+    if await _others_bound(session, row):
+        raise ApiError(261, "Entity has external links: sub-dealers are bound to this gateway")
+    await session.execute(update(Dealer).where(Dealer.id == owner_id,
+                                               Dealer.bound_gateway_id == gateway_id)
+                          .values(bound_gateway_id=None))
+    await session.execute(delete(EmailGateway).where(EmailGateway.id == gateway_id))
+
+
+async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
+                       gateway_id: int) -> EmailGateway:
+    row = await session.scalar(
+        select(EmailGateway)
+        .where(EmailGateway.id == gateway_id, visible_to(dealer_id, parent_id))
+        .with_for_update(read=True))
+    if row is None:
+        raise not_found()
+    return row
+
+
+async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
+               gateway_id: int) -> None:
+    await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id, gateway_id=gateway_id)
+    await session.execute(update(Dealer).where(Dealer.id == dealer_id)
+                          .values(bound_gateway_id=gateway_id))
+
+
+async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,
+                 parent_id: int | None, gateway_id: int) -> UsableGateway:
+    row = await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id,
+                             gateway_id=gateway_id)
+    password = box.decrypt(row.password_encrypted) if row.password_encrypted else None
+    return UsableGateway(row.id, row.label, dict(row.params), password)

@@ -1,0 +1,142 @@
+"""Sending a message through a gateway's SMTP params with aiosmtplib.
+
+Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
+connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
+server offers it (and refused when `starttls.required` and it does not);
+certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
+`mail.smtp.auth`; `connectiontimeout` bounds the connect and the TLS
+handshake, `timeout` every later command. Any failure becomes code 209 whose
+description carries the server's reply code and text, never a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from navixy_panel.errors import ApiError
+from navixy_panel.smtp_params import (
+    AUTH,
+    CONNECT_TIMEOUT,
+    DEBUG,
+    HOST,
+    PORT,
+    SSL_PORT,
+    STARTTLS,
+    STARTTLS_REQUIRED,
+    TIMEOUT,
+    TRUST_ALL,
+    USE_SSL,
+    USER,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str
+    response: str  # the server's final reply, e.g. "250 OK queued as 123"
+
+
+def tls_context(trust_all_hosts: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if trust_all_hosts:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def build_message(*, sender: str, to: str, subject: str, body: str,
+                  footer: str | None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12],
+                                       domain=sender.rpartition("@")[2] or None)
+    message.set_content(body + (f"\n\n{footer}" if footer else "") + "\n")
+    return message
+
+
+class _Dialogue:
+    """`mail.debug`: logs each step of the SMTP exchange; AUTH shows no credential."""
+
+    def __init__(self, enabled: bool, host: str) -> None:
+        self.enabled, self.host = enabled, host
+
+    def __call__(self, step: str, reply: object = "") -> None:
+        if self.enabled:
+            log.info("smtp %s: %s %s", self.host, step, reply)
+
+
+async def send(params: dict[str, object], password: str | None,
+               message: EmailMessage) -> Sent:
+    host = str(params[HOST])
+    use_ssl = bool(params[USE_SSL])
+    port = int(params[SSL_PORT] if use_ssl else params[PORT])  # type: ignore[call-overload]
+    secrets = [s for s in (password, params.get(USER)) if s]
+    dialogue = _Dialogue(bool(params[DEBUG]), host)
+    client = aiosmtplib.SMTP(
+        hostname=host, port=port, use_tls=use_ssl, start_tls=False,
+        tls_context=tls_context(bool(params[TRUST_ALL])),
+        timeout=int(params[TIMEOUT]) / 1000,  # type: ignore[call-overload]
+    )
+    try:
+        dialogue("connect", f"port {port}{' (implicit TLS)' if use_ssl else ''}")
+        await client.connect(timeout=int(params[CONNECT_TIMEOUT]) / 1000)  # type: ignore[call-overload]
+        dialogue("EHLO", (await client.ehlo()).code)
+        if not use_ssl and params[STARTTLS]:
+            if client.supports_extension("starttls"):
+                dialogue("STARTTLS", (await client.starttls()).code)
+            elif params[STARTTLS_REQUIRED]:
+                raise ApiError(209, "Failed sending email: the server does not offer STARTTLS, "
+                               "which mail.smtp.starttls.required demands")
+        if params[AUTH]:
+            reply = await client.login(str(params[USER] or ""), password or "")
+            dialogue("AUTH ***", reply.code)
+        errors, reply_text = await client.send_message(message)
+        dialogue("DATA", reply_text)
+        if errors:
+            code, text = next(iter(errors.values()))
+            raise ApiError(209, _describe(code, text, secrets), smtp_code=code)
+        return Sent(str(message["Message-ID"]), reply_text)
+    except aiosmtplib.SMTPResponseException as exc:
+        raise ApiError(209, _describe(exc.code, exc.message, secrets),
+                       smtp_code=exc.code) from None
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        first = exc.recipients[0]
+        raise ApiError(209, _describe(first.code, first.message, secrets),
+                       smtp_code=first.code) from None
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        raise ApiError(209, f"Failed sending email: {host}:{port} did not answer in time") from None
+    except ssl.SSLError as exc:
+        reason = exc.reason or "TLS error"
+        raise ApiError(209, f"Failed sending email: TLS with {host}:{port} failed "
+                       f"({reason.lower().replace('_', ' ')})") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        detail = _scrub(str(exc) or type(exc).__name__, secrets)
+        raise ApiError(209, f"Failed sending email: {detail}") from None
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+def _scrub(text: str, secrets: list[object]) -> str:
+    for secret in secrets:
+        text = text.replace(str(secret), "***")
+    return text
+
+
+def _describe(code: int, text: str, secrets: list[object]) -> str:
+    return f"Failed sending email: the server replied {code} {_scrub(text, secrets)}".strip()

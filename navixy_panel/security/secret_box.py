@@ -1,0 +1,84 @@
+"""SMTP passwords at rest: Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`.
+
+Several keys may be configured, newest first: the first encrypts, all of them
+decrypt (MultiFernet), so a key is rotated without downtime by prepending the
+new one, running `navixy-panel rotate-secrets`, then dropping the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+KEY_FILE = "secret.key"
+
+
+class SecretKeyError(RuntimeError):
+    """A missing, malformed or wrong key; raised at start, not at the first send."""
+
+
+class SecretBox:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise SecretKeyError("no secret key configured (NAVIXY_PANEL_SECRET_KEY)")
+        self._fernet = MultiFernet([_fernet(key, position) for position, key in enumerate(keys)])
+
+    def encrypt(self, plaintext: str) -> bytes:
+        return self._fernet.encrypt(plaintext.encode("utf-8"))
+
+    def decrypt(self, token: bytes) -> str:
+        try:
+            return self._fernet.decrypt(bytes(token)).decode("utf-8")
+        except InvalidToken:
+            raise SecretKeyError("a stored SMTP password cannot be decrypted with the "
+                                 "configured NAVIXY_PANEL_SECRET_KEY") from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """Re-encrypts with the newest key."""
+        try:
+            return self._fernet.rotate(bytes(token))
+        except InvalidToken:
+            raise SecretKeyError("a stored SMTP password cannot be decrypted with any "
+                                 "configured key") from None
+
+
+def _fernet(key: str, position: int) -> Fernet:
+    try:
+        if len(base64.urlsafe_b64decode(key.encode("ascii"))) != 32:
+            raise ValueError
+        return Fernet(key.encode("ascii"))
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raise SecretKeyError(
+            f"NAVIXY_PANEL_SECRET_KEY entry {position + 1} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes; make one with `python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'`)") from None
+
+
+def load_or_create_key(data_dir: Path) -> str:
+    """For the embedded default: one key generated once into the data directory, mode 0600."""
+    path = data_dir / KEY_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        key = Fernet.generate_key().decode("ascii")
+        handle.write(key + "\n")
+    return key
+
+
+def keys_for(configured: Sequence[str], data_dir: Path, embedded: bool) -> list[str]:
+    """Configured keys win; the embedded default falls back to a generated key file."""
+    if configured:
+        return list(configured)
+    if embedded:
+        return [load_or_create_key(data_dir)]
+    raise SecretKeyError("NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set "
+                         "(keep it with your database backups: without it, stored SMTP "
+                         "passwords are lost)")
