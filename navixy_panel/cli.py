@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("login")
     _dealer_options(change)
     change.set_defaults(run=_dealer_update)
+
+    from navixy_panel import cli_gateways  # imports this module's helpers
+
+    cli_gateways.add_commands(commands)
     return parser
 
 
