@@ -12,6 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from navixy_panel.fields import WholeNumber
+
 PASSWORD = "mail.smtp.password"
 HOST, PORT, SSL_PORT = "mail.smtp.host", "mail.smtp.port", "mail.smtp.ssl.port"
 USE_SSL, STARTTLS, STARTTLS_REQUIRED = (
@@ -48,11 +50,11 @@ def _validate_host(value: str) -> None:
 
 
 def _port(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=False, validate=validate.Range(1, 65535), **kwargs)
+    return WholeNumber(validate=validate.Range(1, 65535), **kwargs)
 
 
 def _timeout() -> fields.Integer:
-    return fields.Integer(validate=validate.Range(1, 600000), load_default=60000)
+    return WholeNumber(validate=validate.Range(1, 600000), load_default=60000)
 
 
 _FIELDS: dict[str, fields.Field] = {

@@ -13,6 +13,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from navixy_panel import keys, mailer
 from navixy_panel.errors import invalid
+from navixy_panel.fields import WholeNumber
 from navixy_panel.navixy.actions import ActionTable, Call
 from navixy_panel.navixy.validation import JsonObject
 from navixy_panel.services import gateways, sending
@@ -41,7 +42,7 @@ class CreateParams(Schema):
 
 
 class UpdateGatewaySchema(GatewaySchema):
-    id = fields.Integer(required=True, strict=False)
+    id = WholeNumber(required=True)
 
 
 class UpdateParams(Schema):
@@ -55,7 +56,7 @@ class GatewayIdParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    gateway_id = fields.Integer(required=True, strict=False)
+    gateway_id = WholeNumber(required=True)
 
 
 class SendEmailParams(Schema):
@@ -63,7 +64,7 @@ class SendEmailParams(Schema):
         unknown = EXCLUDE
 
     to = fields.Email(required=True)
-    gateway_id = fields.Integer(load_default=None, strict=False)
+    gateway_id = WholeNumber(load_default=None)
 
 
 class OwnGatewayOut(Schema):

@@ -1,0 +1,29 @@
+"""marshmallow fields shared by both faces."""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import Any
+
+from marshmallow import fields
+
+_DIGITS = re.compile(r"\s*[-+]?\d+\s*")
+
+
+class WholeNumber(fields.Integer):
+    """An integer from JSON (25) or from a form or query ("25").
+
+    marshmallow's non-strict Integer casts with int(), so 1.5 silently became 1
+    (and `gateway_id: 1.5` acted on gateway 1); its strict mode refuses the
+    digit strings every form sends. This accepts exactly whole numbers.
+    """
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not (
+            isinstance(value, numbers.Integral)
+            or (isinstance(value, float) and value.is_integer())
+            or (isinstance(value, str) and _DIGITS.fullmatch(value))
+        ):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
