@@ -321,6 +321,8 @@ class Round:
     p50_ms: float
     p99_ms: float
     requests: int
+    # Non-2xx answers, socket errors, timeouts: the round is printed, then the run fails.
+    problems: list[str] = field(default_factory=list)
 
 
 def run_wrk(wrk: str, label: str, url: str, lua: Path, duration: float) -> Round:
@@ -348,9 +350,16 @@ def run_wrk(wrk: str, label: str, url: str, lua: Path, duration: float) -> Round
     if values["requests"] == 0:
         problems.append("no request completed")
     if problems:
-        raise BenchError(f"round {label} on {url}: " + "; ".join(problems) + f"\n{output}")
+        print(f"wrk output of the failed round:\n{output}", file=sys.stderr)
     return Round(label, float(rps.group(1)), values["p50_us"] / 1000, values["p99_us"] / 1000,
-                 values["requests"])
+                 values["requests"], problems)
+
+
+def check(rounds: list[Round]) -> None:
+    """Fails the run if any round saw a problem (after its figures were printed)."""
+    failed = [f"{r.label}: {'; '.join(r.problems)}" for r in rounds if r.problems]
+    if failed:
+        raise BenchError("rounds with failed requests: " + " | ".join(failed))
 
 
 def print_header() -> None:
@@ -359,7 +368,8 @@ def print_header() -> None:
 
 def print_round(index: int, result: Round) -> None:
     print(f"{index:<8} {result.label:<8} {result.rps:>10.1f} {result.p50_ms:>8.2f} "
-          f"{result.p99_ms:>8.2f} {result.requests:>9}", flush=True)
+          f"{result.p99_ms:>8.2f} {result.requests:>9}"
+          + (f"  FAILED: {'; '.join(result.problems)}" if result.problems else ""), flush=True)
 
 
 # --------------------------------------------------------------------------- memory
@@ -511,6 +521,7 @@ def profile_round(wrk: str, service: Service, list_url: str, lua: Path, duration
                                   stderr=subprocess.PIPE)
                  for fmt, path in (("raw", raw), ("flamegraph", svg))]
     result = run_wrk(wrk, "A+spy", list_url, lua, duration)
+    check([result])
     for recorder in recorders:
         _, err = recorder.communicate(timeout=60)
         if recorder.returncode != 0:
@@ -622,8 +633,7 @@ def benchmark(args: argparse.Namespace, wrk: str, work_dir: Path,
     sampler.start()
     try:
         if args.warmup > 0:
-            for label, url in targets:
-                run_wrk(wrk, label, url, lua, args.warmup)
+            check([run_wrk(wrk, label, url, lua, args.warmup) for label, url in targets])
         print(f"\nwrk -t{THREADS} -c{CONNECTIONS} -d{args.duration:g}s, "
               f"rounds alternate A = service, B = bare aiohttp", flush=True)
         print_header()
@@ -648,6 +658,7 @@ def benchmark(args: argparse.Namespace, wrk: str, work_dir: Path,
               f"{statistics.median(r.p99_ms for r in a_rounds):.2f}, "
               f"B {statistics.median(r.p50_ms for r in b_rounds):.2f}/"
               f"{statistics.median(r.p99_ms for r in b_rounds):.2f}")
+        check(results)
 
         if args.auth_load > 0:
             print(f"\nA rounds beside {args.auth_load:g} account/auth calls per second:",
@@ -667,13 +678,10 @@ def benchmark(args: argparse.Namespace, wrk: str, work_dir: Path,
                     load.stop()
             report_foreign_load(foreign_before, foreign_cpu_seconds(pgdata),
                                 time.monotonic() - rounds_started)
-            if load.failures:
-                raise BenchError(f"{len(load.failures)} account/auth calls failed, "
-                                 f"first: {load.failures[0]}")
             idle_p99 = statistics.median(r.p99_ms for r in a_rounds)
             loaded_p99 = statistics.median(r.p99_ms for r in loaded)
             print(f"auth: {len(load.latencies)} logins in {load.elapsed:.1f} s "
-                  f"({len(load.latencies) / load.elapsed:.1f}/s), latency "
+                  f"({len(load.latencies) / max(load.elapsed, 1e-9):.1f}/s), latency "
                   f"p50 {1000 * percentile(load.latencies, 0.5):.0f} ms "
                   f"p99 {1000 * percentile(load.latencies, 0.99):.0f} ms")
             print(f"list req/s idle {statistics.median(r.rps for r in a_rounds):.1f}, "
@@ -681,6 +689,10 @@ def benchmark(args: argparse.Namespace, wrk: str, work_dir: Path,
                   f"{statistics.median(r.rps for r in loaded):.1f}")
             print(f"list p99 idle {idle_p99:.2f} ms, under {args.auth_load:g} auth/s "
                   f"{loaded_p99:.2f} ms, ratio {loaded_p99 / idle_p99:.2f}")
+            if load.failures:
+                raise BenchError(f"{len(load.failures)} account/auth calls failed, "
+                                 f"first: {load.failures[0]}")
+            check(loaded)
 
         if args.profile is not None:
             profile_round(wrk, service, targets[0][1], lua, args.duration, args.profile)
