@@ -14,6 +14,8 @@ from navixy_panel.db.context import (
 from navixy_panel.middleware import error_middleware
 from navixy_panel.navixy import dispatch
 from navixy_panel.settings import Settings
+from navixy_panel.webitel import auth as webitel_auth
+from navixy_panel.webitel import settings_api
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -25,4 +27,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx])
     app.router.add_routes(health.routes)
     dispatch.add_routes(app)
+    app.router.add_post("/login", webitel_auth.login)
+    app.router.add_post("/logout", webitel_auth.logout)
+    app.add_subapp("/api/v2/", settings_api.create_subapp())
     return app

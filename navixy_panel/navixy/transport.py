@@ -22,7 +22,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 async def read_params(request: web.Request, max_body_bytes: int) -> dict[str, Any]:
     """Merged parameters; raises code 9 for an oversized body, 5 for malformed JSON."""
     params: dict[str, Any] = dict(request.query)
-    if request.method == "POST" and request.body_exists:
+    if request.method not in ("GET", "HEAD") and request.body_exists:
         _refuse_oversized(request, max_body_bytes)
         params.update(await _read_body(request))
     return {name: value for name, value in params.items() if value != "" and value is not None}

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILE = "secret.key"
 
@@ -27,6 +29,13 @@ class SecretBox:
         if not keys:
             raise SecretKeyError("no secret key configured (NAVIXY_PANEL_SECRET_KEY)")
         self._fernet = MultiFernet([_fernet(key, position) for position, key in enumerate(keys)])
+        self._newest = base64.urlsafe_b64decode(keys[0].encode("ascii"))
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another use (e.g. signing tokens), from the newest key, so
+        every instance derives the same one without another setting."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"navixy-panel " + purpose).derive(self._newest)
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode("utf-8"))

@@ -104,3 +104,33 @@ async def _free_domain(session: AsyncSession, domain: str | None,
 def _check_block_status(block_status: str) -> None:
     if block_status not in BLOCK_STATUSES:
         raise DealerError(f"block status must be one of {', '.join(BLOCK_STATUSES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainDealer:
+    dealer_id: int
+    parent_id: int | None
+    bound_gateway_id: int | None
+    domain: str
+
+
+async def in_scope(session: AsyncSession, *, caller_id: int, domain: str,
+                   lock: bool = False) -> DomainDealer | None:
+    """The dealer owning `domain` if it is the caller or one of its sub-dealers at any
+    depth; None otherwise, whether or not the domain exists (the caller learns nothing).
+
+    Walks up from the domain's dealer (depth is small) instead of down from the caller
+    (a platform owner's tree can hold every dealer)."""
+    ancestors = (
+        select(Dealer.id, Dealer.parent_id).where(Dealer.domain == domain)
+        .cte("ancestors", recursive=True)
+    )
+    ancestors = ancestors.union_all(
+        select(Dealer.id, Dealer.parent_id).join(ancestors, Dealer.id == ancestors.c.parent_id))
+    query = (select(Dealer.id, Dealer.parent_id, Dealer.bound_gateway_id, Dealer.domain)
+             .where(Dealer.domain == domain,
+                    select(ancestors.c.id).where(ancestors.c.id == caller_id).exists()))
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return None if row is None else DomainDealer(*row)

@@ -184,3 +184,11 @@ async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,
                              gateway_id=gateway_id)
     password = box.decrypt(row.password_encrypted) if row.password_encrypted else None
     return UsableGateway(row.id, row.label, dict(row.params), password)
+
+
+async def bound_own(session: AsyncSession, *, dealer_id: int) -> EmailGateway | None:
+    """The dealer's bound gateway when it owns it (Webitel's per-domain "settings")."""
+    return await session.scalar(
+        select(EmailGateway)
+        .join(Dealer, Dealer.bound_gateway_id == EmailGateway.id)
+        .where(Dealer.id == dealer_id, EmailGateway.owner_id == dealer_id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,11 +19,21 @@ from navixy_panel.db.models import Dealer
 from navixy_panel.errors import ApiError, invalid
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import gateways, rate_limits
-from navixy_panel.services.sessions import Caller
 from navixy_panel.settings import Settings
 from navixy_panel.smtp_params import FROM
 
 SUBJECT = "Test message from navixy-panel"
+
+
+class DealerRef(Protocol):
+    """The dealer a message is sent for (a session's Caller, or a Webitel domain's dealer)."""
+
+    @property
+    def dealer_id(self) -> int: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def bound_gateway_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +44,7 @@ class PreparedSend:
 
 
 async def prepare_test(session: AsyncSession, box: SecretBox, settings: Settings, *,
-                       dealer: Caller, to: str, gateway_id: int | None,
+                       dealer: DealerRef, to: str, gateway_id: int | None,
                        gateway_param: str) -> PreparedSend:
     """Code 7 when no gateway is given or bound, or no sender is known; 201 for a gateway
     outside own ∪ leasable; 15 past the dealer's test-send rate."""

@@ -30,9 +30,11 @@ class Caller:
 
 
 async def open_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
-                       kind: str = "navixy") -> tuple[str, dt.datetime]:
-    """Returns the hash for the client (never stored) and the expiry."""
-    session_hash = tokens.new_session_hash()
+                       kind: str = "navixy",
+                       secret: str | None = None) -> tuple[str, dt.datetime]:
+    """Returns the secret for the client (never stored: a Navixy hash, or the given
+    Webitel key) and the expiry."""
+    session_hash = secret or tokens.new_session_hash()
     expires_at = await session.scalar(
         insert(PanelSession)
         .values(digest=tokens.digest(session_hash), dealer_id=dealer_id, kind=kind,

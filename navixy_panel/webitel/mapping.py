@@ -1,0 +1,117 @@
+"""Webitel's email settings document ↔ a gateway's Navixy params.
+
+Webitel stored nodemailer options: `secure` true is implicit TLS on `port`,
+false is a plain connection upgraded with STARTTLS when offered;
+`tls.rejectUnauthorized` false skips certificate checks; `auth` null means no
+login. Both faces read and write the same gateway, so what one writes the
+other reads back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from navixy_panel.fields import WholeNumber
+from navixy_panel.services.gateways import GatewayInput
+from navixy_panel.smtp_params import (
+    AUTH,
+    DEBUG,
+    FROM,
+    HOST,
+    PASSWORD,
+    PORT,
+    SSL_PORT,
+    STARTTLS,
+    STARTTLS_REQUIRED,
+    TRUST_ALL,
+    USE_SSL,
+    USER,
+    SmtpParamsSchema,
+)
+
+DEFAULT_LABEL = "Email settings"
+
+
+class _Lenient(Schema):
+    # Webitel clients PUT back what they GET (`_id`, `domain`) and nodemailer
+    # accepts many options; keys we do not map are ignored, not refused.
+    class Meta:
+        unknown = EXCLUDE
+
+
+class TlsSchema(_Lenient):
+    rejectUnauthorized = fields.Boolean(load_default=True)  # noqa: N815 - Webitel's name
+
+
+class AuthSchema(_Lenient):
+    user = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    # null keeps the stored password (while the destination is unchanged)
+    pass_ = fields.String(data_key="pass", load_default=None, allow_none=True,
+                          validate=validate.Length(max=1024))
+
+
+class OptionsSchema(_Lenient):
+    host = fields.String(required=True)
+    port = WholeNumber(required=True, validate=validate.Range(1, 65535))
+    secure = fields.Boolean(load_default=False)
+    debug = fields.Boolean(load_default=False)
+    tls = fields.Nested(TlsSchema, load_default=None, allow_none=True)
+    auth = fields.Nested(AuthSchema, load_default=None, allow_none=True)
+
+
+class SettingsSchema(_Lenient):
+    provider = fields.String(required=True, validate=validate.OneOf(["smtp"]))
+    description = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=100))
+    from_ = fields.Email(data_key="from", load_default=None, allow_none=True)
+    options = fields.Nested(OptionsSchema, required=True)
+
+
+def to_gateway(document: dict[str, Any], current: dict[str, Any] | None) -> GatewayInput:
+    """A loaded SettingsSchema document as a gateway, on top of the current params
+    (keys Webitel has no word for, such as timeouts, are kept)."""
+    options = document["options"]
+    params = dict(current or {})
+    params.pop(PASSWORD, None)
+    secure = options["secure"]
+    params.update({HOST: options["host"], USE_SSL: secure, DEBUG: options["debug"],
+                   FROM: document["from_"]})
+    if secure:
+        params[SSL_PORT] = options["port"]
+    else:
+        params[PORT] = options["port"]
+        if current is None or current.get(USE_SSL):
+            # Newly plain: nodemailer's meaning, STARTTLS when the server offers it.
+            params[STARTTLS], params[STARTTLS_REQUIRED] = True, False
+    tls = options["tls"] or {"rejectUnauthorized": True}
+    params[TRUST_ALL] = not tls["rejectUnauthorized"]
+    auth = options["auth"]
+    params[AUTH] = auth is not None
+    params[USER] = auth["user"] if auth else None
+    params[PASSWORD] = auth["pass_"] if auth else None
+    # Through the same validation as the Navixy face (host syntax, ranges).
+    loaded = SmtpParamsSchema().load(params)
+    return GatewayInput(label=document["description"] or DEFAULT_LABEL, provider="smtp",
+                        leasable=False, params=loaded)
+
+
+def to_document(gateway_id: int, label: str, provider: str, params: dict[str, Any],
+                domain: str) -> dict[str, Any]:
+    secure = bool(params[USE_SSL])
+    return {
+        "_id": str(gateway_id),
+        "provider": provider,
+        "description": label,
+        "from": params.get(FROM),
+        "options": {
+            "host": params[HOST],
+            "port": params[SSL_PORT] if secure else params[PORT],
+            "secure": secure,
+            "debug": bool(params[DEBUG]),
+            "tls": {"rejectUnauthorized": not params[TRUST_ALL]},
+            "auth": {"user": params[USER], "pass": None} if params[AUTH] else None,
+        },
+        "domain": domain,
+    }
