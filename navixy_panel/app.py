@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from navixy_panel import health, keys
+from navixy_panel.cors import cors_middleware
 from navixy_panel.db.context import (
     embedded_postgres_ctx,
     engine_ctx,
@@ -21,7 +22,7 @@ from navixy_panel.webitel import settings_api
 def create_app(settings: Settings) -> web.Application:
     # aiohttp's own size check is a backstop; the Navixy face refuses by
     # Content-Length before reading (code 9).
-    app = web.Application(middlewares=[error_middleware],
+    app = web.Application(middlewares=[cors_middleware, error_middleware],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx])

@@ -44,7 +44,8 @@ def invalid(exc: ValidationError) -> WebitelError:
 
 
 _FROM_NAVIXY = {
-    3: (401, "Invalid token"), 4: (401, "Invalid User"), 9: (413, "Request too large."), 11: (403, "Access denied"),
+    3: (401, "Invalid token"), 4: (401, "Invalid User"), 9: (413, "Request too large."),
+    11: (403, "Access denied"),
     12: (401, "Invalid credentials"), 13: (403, "Permission denied!"),
     14: (503, "Database unavailable"), 15: (429, "Too many requests"),
     201: (404, "Not found."), 261: (409, "Conflict: sub-dealers are bound to this gateway"),
