@@ -7,6 +7,7 @@ from aiohttp import web
 from navixy_panel import health, keys
 from navixy_panel.cors import cors_middleware
 from navixy_panel.db.context import (
+    caches_ctx,
     embedded_postgres_ctx,
     engine_ctx,
     migrations_ctx,
@@ -25,7 +26,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[cors_middleware, error_middleware],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
-    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx])
+    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx,
+                            caches_ctx])
     app.router.add_routes(health.routes)
     dispatch.add_routes(app)
     app.router.add_post("/login", webitel_auth.login)

@@ -42,6 +42,8 @@ class Settings:
     test_sends_per_minute: int = 10
     webitel_token_ttl_seconds: int = 24 * 3600
     migrate_on_start: bool = True
+    cache_enabled: bool = True
+    cache_check_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,7 @@ class Settings:
              _positive_int(1, 1_000_000))
         take("webitel_token_ttl_seconds", "NAVIXY_PANEL_WEBITEL_TOKEN_TTL",
              _positive_int(1, 366 * 86400))
+        take("cache_enabled", "NAVIXY_PANEL_CACHE", _on_off)
         if problems:
             raise SettingsError(problems)
         return cls(**values)
@@ -112,6 +115,13 @@ def _one_of(choices: tuple[str, ...], upper: bool = False) -> Callable[[str], st
         return value
 
     return parse
+
+
+def _on_off(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise ValueError(f"must be on or off, got {raw!r}")
+    return value in ("on", "true", "1")
 
 
 def _comma_list(raw: str) -> tuple[str, ...]:

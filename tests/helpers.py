@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from navixy_panel import keys
 from navixy_panel import permissions as catalogue
 from navixy_panel.db.models import Dealer
 from navixy_panel.security.passwords import hash_password
@@ -35,6 +36,12 @@ class Api:
         self.db = db
 
     # -- arranging -------------------------------------------------------
+    # Writes made straight in the database reach the app's caches by NOTIFY a
+    # moment later; clearing them here makes the next request see the write
+    # deterministically (tests/test_cache.py covers the NOTIFY path itself).
+    def invalidate(self) -> None:
+        self.client.app[keys.CACHES].clear()
+
     async def dealer(self, login: str, *, password: str = PASSWORD, parent: str | None = None,
                      permissions: dict[str, list[str]] | None = None,
                      domain: str | None = None, block_status: str = "NOT_BLOCKED") -> int:
@@ -43,27 +50,34 @@ class Api:
                 session, login=login, password_hash=_hash(password), parent_login=parent,
                 permissions=catalogue.everything() if permissions is None else permissions,
                 domain=domain, block_status=block_status)
-            return dealer.id
+        self.invalidate()
+        return dealer.id
 
     async def gateway(self, owner_id: int, label: str = "gw", *, leasable: bool = False,
                       provider: str = "smtp", box: SecretBox | None = None,
                       **params: Any) -> int:
         """Arranged straight through the service (validated like the API does)."""
         async with self.db.begin() as session:
-            return await gateways.create(session, box, owner_id=owner_id,
-                                         gateway=gateways.GatewayInput(
-                                             label=label, provider=provider, leasable=leasable,
-                                             params=full_params(**params)))
+            gateway_id = await gateways.create(session, box, owner_id=owner_id,
+                                               gateway=gateways.GatewayInput(
+                                                   label=label, provider=provider,
+                                                   leasable=leasable,
+                                                   params=full_params(**params)))
+        self.invalidate()
+        return gateway_id
 
     async def bind(self, dealer_id: int, gateway_id: int | None) -> None:
         async with self.db.begin() as session:
             await session.execute(update(Dealer).where(Dealer.id == dealer_id)
                                   .values(bound_gateway_id=gateway_id))
+        self.invalidate()
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         async with self.db.begin() as session:
             result = await session.execute(text(statement), params)
-            return list(result.all()) if result.returns_rows else []
+            rows = list(result.all()) if result.returns_rows else []
+        self.invalidate()
+        return rows
 
     async def login(self, login: str, password: str = PASSWORD) -> str:
         body = await self.ok("account/auth", form={"login": login, "password": password})

@@ -7,6 +7,7 @@ given, `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -15,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from navixy_panel import keys
+from navixy_panel import cache, keys
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
@@ -81,3 +82,22 @@ async def secret_box_ctx(app: web.Application) -> AsyncIterator[None]:
         box.decrypt(sample)
     app[keys.SECRET_BOX] = box
     yield
+
+
+async def caches_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The hot-path caches and the LISTEN task that keeps them honest."""
+    caches = cache.Caches()
+    app[keys.CACHES] = caches
+    settings = app[keys.SETTINGS]
+    if not settings.cache_enabled:
+        yield
+        return
+    dsn = cache.asyncpg_dsn(app[keys.DATABASE_URL])
+    task = asyncio.create_task(
+        cache.listen_forever(caches, dsn, check_every=settings.cache_check_seconds))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -29,7 +29,8 @@ class AuthOut(PermissionsOut):
     hash = fields.String()
 
 
-@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False)
+@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False,
+                invalidates=False)
 async def account_auth(call: Call) -> dict[str, Any]:
     """Log in with login and password; returns a session hash valid for the session lifetime."""
     outcome = await logins.log_in(
@@ -47,7 +48,7 @@ async def account_auth(call: Call) -> dict[str, Any]:
     return {"hash": session_hash, "permissions": outcome.dealer.permissions}
 
 
-@actions.action("account/get_permissions", response=PermissionsOut)
+@actions.action("account/get_permissions", response=PermissionsOut, invalidates=False)
 async def account_get_permissions(call: Call) -> dict[str, Any]:
     """The permissions of the current session's dealer."""
     return {"permissions": call.dealer.permissions}

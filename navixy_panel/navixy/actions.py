@@ -15,20 +15,41 @@ from aiohttp import web
 from marshmallow import Schema
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from navixy_panel import keys
+from navixy_panel.cache import Caches
 from navixy_panel.services.sessions import Caller
 from navixy_panel.settings import Settings
 
 
 @dataclass(slots=True)
 class Call:
-    """Everything a handler needs for one request; the session's transaction is
-    committed by the dispatcher when the handler returns, rolled back when it raises."""
+    """Everything a handler needs for one request. The database session is opened
+    on first use (a cached answer needs none); its transaction is committed by
+    the dispatcher when the handler returns, rolled back when it raises."""
 
     request: web.Request
-    session: AsyncSession
     settings: Settings
     params: dict[str, Any]
     caller: Caller | None = None
+    _session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.request.config_dict[keys.SESSIONMAKER]()
+        return self._session
+
+    @property
+    def caches(self) -> Caches:
+        return self.request.config_dict[keys.CACHES]
+
+    async def finish(self, commit: bool) -> None:
+        if self._session is not None:
+            try:
+                if commit:
+                    await self._session.commit()
+            finally:
+                await self._session.close()
 
     @property
     def dealer(self) -> Caller:
@@ -40,7 +61,8 @@ class Call:
         return self.request.remote or "unknown"
 
 
-Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+# A handler returns the result fields, or the whole serialized body (cached answers).
+Handler = Callable[[Call], Awaitable[dict[str, Any] | bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +74,8 @@ class Action:
     response: type[Schema] | None
     needs_session: bool
     summary: str
+    # Whether success may have changed what caches hold (cleared at once locally).
+    invalidates: bool = True
 
 
 @dataclass
@@ -60,11 +84,12 @@ class ActionTable:
 
     def action(self, path: str, *, permission: tuple[str, str] | None = None,
                params: type[Schema] | None = None, response: type[Schema] | None = None,
-               needs_session: bool = True) -> Callable[[Handler], Handler]:
+               needs_session: bool = True,
+               invalidates: bool = True) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
             self.actions[path] = Action(path, handler, permission, params, response,
-                                        needs_session, summary)
+                                        needs_session, summary, invalidates)
             return handler
 
         return register

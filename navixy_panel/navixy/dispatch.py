@@ -7,6 +7,7 @@ instead of aiohttp's HTML 404/405.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from navixy_panel.navixy import account, gateways, notification
 from navixy_panel.navixy.actions import Action, Call
 from navixy_panel.navixy.transport import read_params, session_hash
 from navixy_panel.navixy.validation import to_api_error
+from navixy_panel.security import tokens
 from navixy_panel.services import sessions
 
 PREFIXES = ("/v2/panel/", "/panel/")
@@ -45,12 +47,11 @@ async def handle(request: web.Request) -> web.Response:
     hash_value = session_hash(request, params) if action.needs_session else None
     params.pop("hash", None)
 
-    async with request.config_dict[keys.SESSIONMAKER]() as session:
-        call = Call(request, session, settings, params)
+    call = Call(request, settings, params)
+    committed = False
+    try:
         if hash_value is not None:
-            call.caller = await sessions.resolve(session, hash_value)
-            if call.caller is None:
-                raise ApiError(4)
+            call.caller = await _caller(call, hash_value)
             if action.permission and not permissions.allows(call.caller.permissions,
                                                             *action.permission):
                 raise ApiError(13)
@@ -60,8 +61,31 @@ async def handle(request: web.Request) -> web.Response:
             except ValidationError as exc:
                 raise to_api_error(exc) from None
         result = await action.handler(call)
-        await session.commit()
+        await call.finish(commit=True)
+        committed = True
+    finally:
+        if not committed:
+            await call.finish(commit=False)
+    if action.invalidates:
+        call.caches.clear()  # this instance sees its own write at once
+    if isinstance(result, bytes):
+        return web.Response(body=result, content_type="application/json")
     return json_response({"success": True, **result})
+
+
+async def _caller(call: Call, hash_value: str) -> sessions.Caller:
+    """The session's dealer from the cache, else one statement (then cached)."""
+    caches = call.caches
+    digest = tokens.digest(hash_value)
+    cached = caches.sessions.get(digest) if caches.enabled else None
+    if cached is not None and cached.expires_at > datetime.now(UTC):
+        return cached
+    generation = caches.generation
+    caller = await sessions.resolve(call.session, hash_value)
+    if caller is None:
+        raise ApiError(4)
+    caches.store(caches.sessions, generation, digest, caller)
+    return caller
 
 
 def add_routes(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from navixy_panel import keys, mailer
@@ -98,14 +99,23 @@ def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
 
 
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
-                response=GatewayListOut)
-async def gateways_email_list(call: Call) -> dict[str, Any]:
-    """Own gateways with their params, the parent's leasable ones, and the bound one."""
-    dealer = call.dealer
+                response=GatewayListOut, invalidates=False)
+async def gateways_email_list(call: Call) -> bytes:
+    """Own gateways with their params, the parent's leasable ones, and the bound one.
+
+    Every panel page load calls this, so the serialized answer is cached per
+    dealer (see cache.py for how it stays correct)."""
+    dealer, caches = call.dealer, call.caches
+    cached = caches.lists.get(dealer.dealer_id) if caches.enabled else None
+    if cached is not None:
+        return cached
+    generation = caches.generation
     found = await gateways.list_for(call.session, dealer_id=dealer.dealer_id,
                                     parent_id=dealer.parent_id)
-    return {"bound_gateway": dealer.bound_gateway_id, "own": found.own,
-            "leasable": found.leasable}
+    body = orjson.dumps({"success": True, "bound_gateway": dealer.bound_gateway_id,
+                         "own": found.own, "leasable": found.leasable})
+    caches.store(caches.lists, generation, dealer.dealer_id, body)
+    return body
 
 
 @actions.action("gateways/email/create", permission=("email_gateways", "create"),

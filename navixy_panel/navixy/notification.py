@@ -31,7 +31,8 @@ class NotificationEmailOut(Schema):
 
 
 @actions.action("dealer/settings/notification/email/read",
-                permission=("notification_settings", "read"), response=NotificationEmailOut)
+                permission=("notification_settings", "read"), response=NotificationEmailOut,
+                invalidates=False)
 async def notification_email_read(call: Call) -> dict[str, Any]:
     """The sender address and footer of the dealer's mail (null when unset)."""
     email_from, email_footer = (await call.session.execute(

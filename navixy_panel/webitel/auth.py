@@ -88,6 +88,7 @@ async def _logout(request: web.Request) -> web.Response:
     caller = await authenticate(request, await read_params(request, settings.max_body_bytes))
     async with request.config_dict[keys.SESSIONMAKER].begin() as session:
         await sessions.end_session(session, caller.session_digest)
+    request.config_dict[keys.CACHES].clear()
     return respond({"status": "OK", "info": "Successful logout."})
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from marshmallow import ValidationError, fields
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,7 +89,19 @@ async def get_settings(request: web.Request) -> web.Response:
         return await _respond_with(session, scope.target)
 
 
+def invalidating(handler: Handler) -> Handler:
+    """This instance sees its own write at once (others learn it by NOTIFY)."""
+
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        request.config_dict[keys.CACHES].clear()
+        return response
+
+    return wrapper
+
+
 @routes.post("/email/settings")
+@invalidating
 async def create_settings(request: web.Request) -> web.Response:
     """Creates and binds a new own gateway, or replaces the bound one (Webitel's upsert)."""
     scope = await _scope(request, "create")
@@ -114,6 +127,7 @@ async def create_settings(request: web.Request) -> web.Response:
 
 
 @routes.put("/email/settings")
+@invalidating
 async def replace_settings(request: web.Request) -> web.Response:
     scope = await _scope(request, "update")
     document = _document(scope)
@@ -128,6 +142,7 @@ async def replace_settings(request: web.Request) -> web.Response:
 
 
 @routes.delete("/email/settings")
+@invalidating
 async def delete_settings(request: web.Request) -> web.Response:
     scope = await _scope(request, "delete")
     async with request.config_dict[keys.SESSIONMAKER].begin() as session:
