@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from navixy_panel import health, keys
+from navixy_panel import health, keys, openapi
 from navixy_panel.cors import cors_middleware
 from navixy_panel.db.context import (
     caches_ctx,
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx,
                             caches_ctx])
     app.router.add_routes(health.routes)
+    app.router.add_routes(openapi.routes)
     dispatch.add_routes(app)
     app.router.add_post("/login", webitel_auth.login)
     app.router.add_post("/logout", webitel_auth.logout)
