@@ -26,6 +26,7 @@ Run from the repository root with the project's virtualenv:
     python benchmarks/list_throughput.py --big                # 1M gateways (+1-2 min seeding)
     python benchmarks/list_throughput.py --auth-load 10       # extra A rounds beside 10 logins/s
     python benchmarks/list_throughput.py --profile /tmp/prof  # + py-spy of one A round
+    python benchmarks/list_throughput.py --env NAVIXY_PANEL_CACHE=off  # service settings
 
 wrk comes from the Debian package `wrk`; it is installed with apt-get if missing.
 Exit status: 0 on success, 1 on any failure (the reason is printed last).
@@ -201,13 +202,14 @@ class Service:
         return f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
 
 
-def start_service(work_dir: Path) -> Service:
+def start_service(work_dir: Path, extra_env: dict[str, str]) -> Service:
     data_dir = work_dir / "data"
     data_dir.mkdir()
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("NAVIXY_PANEL_") and name != "DATABASE_URL"}
     env.update(NAVIXY_PANEL_DATA_DIR=str(data_dir), NAVIXY_PANEL_LOG_LEVEL="WARNING",
                PYTHONUNBUFFERED="1")
+    env.update(extra_env)
     port = free_port()
     log_path = work_dir / "service.log"
     process = start_process([sys.executable, "-m", "navixy_panel", "serve", "--port", str(port)],
@@ -564,6 +566,9 @@ def parse_args() -> argparse.Namespace:
                         help="extra A rounds beside N account/auth calls per second")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="one extra A round under py-spy; writes DIR/list.svg")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the service, e.g. NAVIXY_PANEL_CACHE=off "
+                        "(NAVIXY_PANEL_* and DATABASE_URL of the caller are not passed on)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp folder (database, logs) for inspection")
     args = parser.parse_args()
@@ -571,6 +576,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--rounds must be at least 3")
     if args.duration < 1:
         parser.error("--duration must be at least 1 second")
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes NAME=VALUE")
     if args.auth_load < 0:
         parser.error("--auth-load must not be negative")
     return args
@@ -590,7 +597,10 @@ def phase(sampler: RssSampler | None, name: str) -> Iterator[None]:
 def benchmark(args: argparse.Namespace, wrk: str, work_dir: Path,
               started: dict[str, subprocess.Popen[bytes] | Service]) -> None:
     print(f"starting the service (embedded PostgreSQL in {work_dir / 'data'}) ...", flush=True)
-    service = start_service(work_dir)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    if extra_env:
+        print(f"service environment: {extra_env}", flush=True)
+    service = start_service(work_dir, extra_env)
     started["service"] = service
     print(f"service pid {service.process.pid} on port {service.port}", flush=True)
 

@@ -107,7 +107,9 @@ async def send(params: dict[str, object], password: str | None,
         if errors:
             code, text = next(iter(errors.values()))
             raise ApiError(209, _describe(code, text, secrets), smtp_code=code)
-        return Sent(str(message["Message-ID"]), reply_text)
+        # aiosmtplib returns the text of the final reply; a successful DATA is always
+        # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
+        return Sent(str(message["Message-ID"]), f"250 {reply_text}")
     except aiosmtplib.SMTPResponseException as exc:
         raise ApiError(209, _describe(exc.code, exc.message, secrets),
                        smtp_code=exc.code) from None

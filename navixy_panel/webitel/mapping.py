@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from navixy_panel.db.models import EmailGateway
 from navixy_panel.fields import WholeNumber
 from navixy_panel.services.gateways import GatewayInput
 from navixy_panel.smtp_params import (
@@ -62,18 +63,23 @@ class OptionsSchema(_Lenient):
 
 
 class SettingsSchema(_Lenient):
-    provider = fields.String(required=True, validate=validate.OneOf(["smtp"]))
+    # "smtp", or the provider a gateway already has (an operator's relay read back).
+    provider = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9_]{1,50}$", error="Must be a provider name."))
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=100))
     from_ = fields.Email(data_key="from", load_default=None, allow_none=True)
     options = fields.Nested(OptionsSchema, required=True)
 
 
-def to_gateway(document: dict[str, Any], current: dict[str, Any] | None) -> GatewayInput:
-    """A loaded SettingsSchema document as a gateway, on top of the current params
-    (keys Webitel has no word for, such as timeouts, are kept)."""
+def to_gateway(document: dict[str, Any], current: EmailGateway | None) -> GatewayInput:
+    """A loaded SettingsSchema document as a gateway, on top of the current one: what
+    Webitel has no word for (timeouts, `leasable`) is kept."""
+    allowed = sorted({"smtp", current.provider if current else "smtp"})
+    if document["provider"] not in allowed:
+        raise ValidationError({"provider": [f"Must be one of: {', '.join(allowed)}."]})
     options = document["options"]
-    params = dict(current or {})
+    params = dict(current.params) if current else {}
     params.pop(PASSWORD, None)
     secure = options["secure"]
     params.update({HOST: options["host"], USE_SSL: secure, DEBUG: options["debug"],
@@ -82,7 +88,7 @@ def to_gateway(document: dict[str, Any], current: dict[str, Any] | None) -> Gate
         params[SSL_PORT] = options["port"]
     else:
         params[PORT] = options["port"]
-        if current is None or current.get(USE_SSL):
+        if current is None or current.params.get(USE_SSL):
             # Newly plain: nodemailer's meaning, STARTTLS when the server offers it.
             params[STARTTLS], params[STARTTLS_REQUIRED] = True, False
     tls = options["tls"] or {"rejectUnauthorized": True}
@@ -93,8 +99,9 @@ def to_gateway(document: dict[str, Any], current: dict[str, Any] | None) -> Gate
     params[PASSWORD] = auth["pass_"] if auth else None
     # Through the same validation as the Navixy face (host syntax, ranges).
     loaded = SmtpParamsSchema().load(params)
-    return GatewayInput(label=document["description"] or DEFAULT_LABEL, provider="smtp",
-                        leasable=False, params=loaded)
+    return GatewayInput(label=document["description"] or DEFAULT_LABEL,
+                        provider=document["provider"],
+                        leasable=current.leasable if current else False, params=loaded)
 
 
 def to_document(gateway_id: int, label: str, provider: str, params: dict[str, Any],

@@ -67,7 +67,7 @@ def _document(scope: Scope) -> dict[str, Any]:
 def _gateway_input(document: dict[str, Any], current: EmailGateway | None
                    ) -> gateways.GatewayInput:
     try:
-        return mapping.to_gateway(document, current.params if current else None)
+        return mapping.to_gateway(document, current)
     except ValidationError as exc:
         renamed = {_FIELD_NAMES.get(key, key): value for key, value in exc.messages.items()}
         raise invalid(ValidationError(renamed)) from None
