@@ -8,15 +8,19 @@ internals (SQL, paths, secrets) ever reach a client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import DBAPIError, InterfaceError
 
+from navixy_panel import keys
+from navixy_panel.db.faults import database_unavailable
 from navixy_panel.errors import ApiError
 from navixy_panel.navixy.dispatch import json_response
+from navixy_panel.webitel import errors as webitel_errors
+from navixy_panel.webitel.errors import WebitelError
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +33,20 @@ def navixy_error_body(error: ApiError) -> dict[str, Any]:
     return body
 
 
-def _database_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, (ConnectionError, InterfaceError)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    deadline = asyncio.timeout(request.config_dict[keys.SETTINGS].request_timeout_seconds)
     try:
-        return await handler(request)
+        async with deadline:
+            return await handler(request)
+    except TimeoutError:
+        if not deadline.expired():  # a connect time-out inside: the database is away
+            return _unavailable(request)
+        log.error("%s %s ran past the request time-out", request.method, request.path)
+        error = ApiError(6, "Unexpected error: the request took too long")
+        if is_webitel(request):
+            return webitel_errors.error_response(WebitelError(500, error.description))
+        return json_response(navixy_error_body(error), error.http_status)
     except ApiError as error:
         return json_response(navixy_error_body(error), error.http_status)
     except web.HTTPRequestEntityTooLarge:
@@ -52,10 +60,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               "status": {"code": exc.status, "description": description}},
                              exc.status)
     except Exception as exc:
-        if _database_unavailable(exc):
-            log.error("database unavailable: %s", type(exc).__name__)
-            error = ApiError(14)
-        else:
-            log.exception("unexpected error in %s %s", request.method, request.path)
-            error = ApiError(6)
+        if database_unavailable(exc):
+            return _unavailable(request)
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        error = ApiError(6)
         return json_response(navixy_error_body(error), error.http_status)
+
+
+def _unavailable(request: web.Request) -> web.Response:
+    log.error("database unavailable during %s %s", request.method, request.path)
+    if is_webitel(request):
+        return webitel_errors.error_response(WebitelError(503, "Database unavailable"))
+    error = ApiError(14)
+    return json_response(navixy_error_body(error), error.http_status)
+
+
+def is_webitel(request: web.Request) -> bool:
+    return request.path.startswith("/api/v2/") or request.path in ("/login", "/logout")

@@ -42,6 +42,7 @@ class Settings:
     test_sends_per_minute: int = 10
     webitel_token_ttl_seconds: int = 24 * 3600
     migrate_on_start: bool = True
+    request_timeout_seconds: float = 90.0
     cache_enabled: bool = True
     cache_check_seconds: float = 5.0
 
@@ -81,6 +82,7 @@ class Settings:
         take("webitel_token_ttl_seconds", "NAVIXY_PANEL_WEBITEL_TOKEN_TTL",
              _positive_int(1, 366 * 86400))
         take("cache_enabled", "NAVIXY_PANEL_CACHE", _on_off)
+        take("request_timeout_seconds", "NAVIXY_PANEL_REQUEST_TIMEOUT", _positive_int(1, 3600))
         if problems:
             raise SettingsError(problems)
         return cls(**values)

@@ -171,3 +171,22 @@ async def test_api_error_http_status_defaults_to_400() -> None:
     assert ApiError(201).http_status == 400
     assert ApiError(261).http_status == 403
     assert ApiError(15).http_status == 429
+
+
+async def test_a_handler_past_the_time_limit_answers_code_6(make_client, db,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import time
+
+    async def slow(call: object) -> dict[str, object]:
+        await asyncio.sleep(30)
+        return {}
+
+    monkeypatch.setitem(dispatch.ACTIONS, "test/slow",
+                        Action("test/slow", slow, None, None, None, False, ""))
+    api = Api(await make_client(request_timeout_seconds=0.5), db)
+    started = time.monotonic()
+    body = await api.error("test/slow", 6, 500)
+    assert time.monotonic() - started < 2
+    assert body == {"success": False, "status": {
+        "code": 6, "description": "Unexpected error: the request took too long"}}

@@ -53,6 +53,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[keys.DATABASE_URL]
     engine = create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+        # Fail within 2 s when the database is gone, so clients get code 14 quickly.
+        pool_timeout=2, connect_args={"timeout": 1.5, "command_timeout": 60},
         hide_parameters=True,  # statement parameters hold digests and hashes: never log them
     )
     log.info("database %s", make_url(url).render_as_string(hide_password=True))

