@@ -20,7 +20,7 @@ from navixy_panel.cli import CommandError, read_secret, run_in_transaction
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.navixy.validation import flatten
 from navixy_panel.security.secret_box import SecretBox, keys_for
-from navixy_panel.services import dealers, gateways
+from navixy_panel.services import audit, dealers, gateways
 from navixy_panel.settings import Settings
 from navixy_panel.smtp_params import PASSWORD, SmtpParamsSchema
 
@@ -78,7 +78,8 @@ def _gateway_create(args: argparse.Namespace, settings: Settings) -> None:
         gateway_id = await gateways.create(session, box, owner_id=owner.id,
                                            gateway=gateways.GatewayInput(
                                                label=args.label, provider=args.provider,
-                                               leasable=args.leasable, params=params))
+                                               leasable=args.leasable, params=params),
+                                           actor=audit.OPERATOR)
         return {"id": gateway_id, "owner": owner.login, "provider": args.provider,
                 "leasable": args.leasable}
 

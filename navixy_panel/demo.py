@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from navixy_panel import keys, permissions
 from navixy_panel.db.models import Dealer
 from navixy_panel.security.passwords import hash_password_async
-from navixy_panel.services import dealers, gateways
+from navixy_panel.services import audit, dealers, gateways
 from navixy_panel.smtp_params import SmtpParamsSchema
 
 OWNER = ("owner", "owner-demo-password")
@@ -32,15 +32,18 @@ async def seed(session) -> bool:  # type: ignore[no-untyped-def]
     await gateways.create(session, None, owner_id=owner.id, gateway=gateways.GatewayInput(
         label="Platform relay", provider="mandrill_smtp", leasable=True,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
-                                        "default_from_address": "no-reply@owner.example"})))
+                                        "default_from_address": "no-reply@owner.example"})),
+        actor=audit.OPERATOR)
     dealer = await dealers.create(session, login=DEALER[0], title="Demo dealer",
                                   password_hash=await hash_password_async(DEALER[1]),
                                   domain="dealer.example", parent_login=OWNER[0],
                                   permissions=permissions.everything())
-    own_id = await gateways.create(session, None, owner_id=dealer.id, gateway=gateways.GatewayInput(
+    own_id = await gateways.create(
+        session, None, owner_id=dealer.id, gateway=gateways.GatewayInput(
         label="Own SMTP", provider="smtp", leasable=False,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
-                                        "default_from_address": "alerts@dealer.example"})))
+                                        "default_from_address": "alerts@dealer.example"})),
+        actor=audit.OPERATOR)
     await session.execute(update(Dealer).where(Dealer.id == dealer.id)
                           .values(bound_gateway_id=own_id))
     return True

@@ -1,12 +1,339 @@
-"""OpenAPI 3.1 document for both faces, generated from the marshmallow schemas."""
+"""OpenAPI 3.1 document for both faces, generated from the marshmallow schemas.
+
+Why generated: every Navixy action's parameters and result come from the very
+schemas the dispatcher loads and answers with (`dispatch.ACTIONS`), so the
+document cannot drift from the code; a new action appears in it by being
+declared. Only what has no schema in the code is written here: the two
+envelopes (Navixy's `success`/`status`, Webitel's `status`/`info`), the Webitel
+answers built by `mapping.to_document`, and which error codes each action can
+answer. The fuzz tests (tests/test_openapi_fuzz.py) hold the service to it.
+
+The document depends on nothing but the code, so it is built once per process,
+at the first request, and served as the same bytes afterwards.
+"""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import orjson
 from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from marshmallow import Schema
+
+from navixy_panel.errors import ERROR_TABLE
+from navixy_panel.navixy.actions import Action
+from navixy_panel.navixy.dispatch import ACTIONS
+from navixy_panel.navixy.validation import JsonObject
+from navixy_panel.smtp_params import PASSWORD, SmtpParamsSchema
+from navixy_panel.webitel import auth as webitel_auth
+from navixy_panel.webitel import mapping
 
 routes = web.RouteTableDef()
+
+JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+NAVIXY_PREFIX = "/v2/panel/"
+WEBITEL_SECURITY = [{"WebitelKey": [], "WebitelToken": []}]
+
+# Codes any Navixy action can answer: bad body (5), unexpected failure (6),
+# oversized body (9), database unavailable (14).
+_ANY_ACTION = (5, 6, 9, 14)
+# Codes that come from what an action does, beyond session, permission and validation.
+_ACTION_CODES: dict[str, tuple[int, ...]] = {
+    "account/auth": (11, 12, 15),
+    "gateways/email/update": (201, 261),
+    "gateways/email/delete": (201, 261),
+    "gateways/email/bind": (201,),
+    "gateways/email/send_email": (15, 201, 209),
+}
+
+# Webitel statuses: each operation's own, plus these for all (bad body, oversized
+# body, unexpected failure, database unavailable).
+_WEBITEL_ANY = (400, 413, 500, 503)
+_WEBITEL_INFO = {
+    400: "Bad request: malformed body, missing domain or invalid fields (named in `info`).",
+    401: "`Invalid token`, `Token Expired`, `Invalid User` or `Invalid credentials`.",
+    403: "`Permission denied!` (domain out of reach or permission missing), or the "
+         "dealer is blocked.",
+    404: "No email settings for the domain.",
+    409: "Refused: sub-dealers are bound to the gateway (Navixy code 261).",
+    413: "Request too large.",
+    429: "Too many requests.",
+    500: "Internal server error.",
+    502: "The SMTP server refused or could not be reached; its reply code in `code`.",
+    503: "Database unavailable.",
+}
+
+
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = resolve_schema_cls(schema)
+    name = cls.__name__.removesuffix("Schema")
+    # Webitel's nested schemas have generic names (Auth, Options): keep them apart.
+    return f"Webitel{name}" if cls.__module__.startswith("navixy_panel.webitel") else name
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+        self.spec = APISpec(
+            title="navixy-panel", version="1", openapi_version="3.1.0",
+            plugins=[self.plugin],
+            info={"description": "Email gateways of a telematics platform's dealers: "
+                                 "Navixy's Admin Panel API (`/v2/panel/...`, also served "
+                                 "under `/panel/...` and by GET) and Webitel's email "
+                                 "settings API (`/login`, `/api/v2/email/settings`)."},
+        )
+        components = self.spec.components
+        components.security_scheme("NVX", {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "`NVX <hash>`, the hash from `account/auth`. A `hash` parameter "
+                           "(query, form or JSON body) is also accepted and wins.",
+        })
+        components.security_scheme("WebitelKey", {
+            "type": "apiKey", "in": "header", "name": "X-Key",
+            "description": "The `key` from `POST /login` (or the `x_key` parameter).",
+        })
+        components.security_scheme("WebitelToken", {
+            "type": "apiKey", "in": "header", "name": "X-Access-Token",
+            "description": "The `token` from `POST /login` (or the `access_token` parameter).",
+        })
+        for name, schema in _FIXED_SCHEMAS.items():
+            components.schema(name, schema)
+
+    # -- marshmallow ------------------------------------------------------------
+    def _object(self, schema: type[Schema]) -> dict[str, Any]:
+        """Inline JSON Schema of a marshmallow schema (nested ones become components)."""
+        result: dict[str, Any] = self.plugin.converter.schema2jsonschema(schema())
+        return result
+
+    def _ref(self, schema: type[Schema]) -> dict[str, Any]:
+        result: dict[str, Any] = self.plugin.converter.resolve_nested_schema(schema)
+        return result
+
+    def _params(self, schema: type[Schema], media: str) -> dict[str, Any]:
+        """A params schema as one body encoding: a structured parameter (`gateway`) is a
+        JSON object in JSON and a JSON-encoded string in a form."""
+        body = self._object(schema)
+        for name, field in schema().fields.items():
+            if not isinstance(field, JsonObject):
+                continue
+            key = field.data_key or name
+            target = self._ref(field.schema_class)
+            if media == JSON:
+                body["properties"][key] = target
+            else:
+                body["properties"][key] = {
+                    "type": "string", "contentMediaType": JSON, "contentSchema": target,
+                    "description": "The object, JSON-encoded.",
+                }
+        return body
+
+    # -- Navixy -----------------------------------------------------------------
+    def navixy_action(self, action: Action) -> None:
+        operation: dict[str, Any] = {
+            "tags": [action.path.split("/", 1)[0]],
+            "operationId": action.path.replace("/", "_"),
+            "summary": action.summary,
+            "security": [{"NVX": []}] if action.needs_session else [],
+            "responses": {"200": self._navixy_success(action.response),
+                          **self._navixy_errors(action)},
+        }
+        if action.permission is not None:
+            category, name = action.permission
+            operation["description"] = f"Needs the permission `{category}: {name}`."
+        if action.params is not None:
+            operation["requestBody"] = {"required": True, "content": {
+                media: {"schema": self._params(action.params, media)} for media in (JSON, FORM)
+            }}
+        self.spec.path(path=NAVIXY_PREFIX + action.path, operations={"post": operation})
+
+    def _navixy_success(self, response: type[Schema] | None) -> dict[str, Any]:
+        properties: dict[str, Any] = {"success": {"type": "boolean", "const": True}}
+        if response is not None:
+            properties.update(self._object(response)["properties"])
+        schema = {"type": "object", "properties": properties,
+                  # every declared field is always present in an answer
+                  "required": list(properties), "additionalProperties": False}
+        return {"description": "Success.", "content": {JSON: {"schema": schema}}}
+
+    def _navixy_errors(self, action: Action) -> dict[str, Any]:
+        codes = set(_ANY_ACTION) | set(_ACTION_CODES.get(action.path, ()))
+        if action.needs_session:
+            codes |= {3, 4}
+        if action.permission is not None:
+            codes.add(13)
+        if action.params is not None:
+            codes.add(7)
+        by_status: dict[int, list[int]] = {}
+        for code in sorted(codes):
+            by_status.setdefault(ERROR_TABLE[code][1], []).append(code)
+        return {
+            str(status): {
+                "description": "Navixy error, `status.code` "
+                               + ", ".join(f"{c} ({ERROR_TABLE[c][0]})" for c in found) + ".",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/NavixyError"}}},
+            }
+            for status, found in sorted(by_status.items())
+        }
+
+    # -- Webitel ----------------------------------------------------------------
+    def webitel(self, path: str, method: str, *, summary: str, statuses: tuple[int, ...],
+                success: dict[str, Any], body: dict[str, Any] | None = None,
+                secured: bool = True, domain: bool = True,
+                parameters: list[dict[str, Any]] | None = None) -> None:
+        params = list(parameters or [])
+        if domain:
+            params.append({"name": "domain", "in": "query", "required": False,
+                           "schema": {"type": "string"},
+                           "description": "The domain acted on; the caller's own when absent."})
+        responses: dict[str, Any] = {"200": {"description": "Success.",
+                                             "content": {JSON: {"schema": success}}}}
+        for status in sorted(set(statuses) | set(_WEBITEL_ANY)):
+            responses[str(status)] = {
+                "description": _WEBITEL_INFO[status],
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/WebitelError"}}},
+            }
+        operation: dict[str, Any] = {"tags": ["webitel"], "summary": summary,
+                                     "security": WEBITEL_SECURITY if secured else [],
+                                     "responses": responses}
+        if params:
+            operation["parameters"] = params
+        if body is not None:
+            operation["requestBody"] = {"required": True, "content": body}
+        self.spec.path(path=path, operations={method: operation})
+
+    def build(self) -> dict[str, Any]:
+        for action in ACTIONS.values():
+            self.navixy_action(action)
+        self._webitel_paths()
+        self._probes()
+        document: dict[str, Any] = self.spec.to_dict()
+        self._own_params(document["components"]["schemas"])
+        return document
+
+    def _own_params(self, schemas: dict[str, Any]) -> None:
+        """`own[].params` is a plain dict in OwnGatewayOut; what it holds is known: every
+        SMTP key (stored params are complete), the password always null."""
+        if "OwnGatewayOut" not in schemas:
+            return
+        given = self._object(SmtpParamsSchema)["properties"]
+        properties = {key: {k: v for k, v in prop.items() if k != "default"}
+                      for key, prop in given.items()}
+        properties[PASSWORD] = {"type": "null", "description": "Never returned."}
+        schemas["SmtpParamsOut"] = _closed(properties)
+        schemas["OwnGatewayOut"]["properties"]["params"] = _ref("SmtpParamsOut")
+
+    def _webitel_paths(self) -> None:
+        login = self._object(webitel_auth.LoginParams)
+        self.webitel("/login", "post", summary="Log in: a revocable key and a signed token.",
+                     statuses=(400, 401, 403, 429), success=_ref("WebitelLogin"),
+                     body={JSON: {"schema": login}, FORM: {"schema": login}},
+                     secured=False, domain=False)
+        self.webitel("/logout", "post", summary="End the key.", statuses=(401,),
+                     success=_ref("WebitelStatus"), domain=False)
+        settings = {JSON: {"schema": self._ref(mapping.SettingsSchema)}}
+        path, document = "/api/v2/email/settings", _ref("WebitelSettingsOut")
+        self.webitel(path, "get", summary="The domain's email settings.",
+                     statuses=(401, 403, 404), success=document)
+        self.webitel(path, "post", summary="Create (and bind) or replace the settings.",
+                     statuses=(401, 403, 404, 409), success=document, body=settings)
+        self.webitel(path, "put", summary="Replace existing settings.",
+                     statuses=(401, 403, 404, 409), success=document, body=settings)
+        self.webitel(path, "delete", summary="Delete the settings' gateway.",
+                     statuses=(401, 403, 404, 409), success=_ref("WebitelRemoved"))
+        to = {"type": "string", "format": "email"}
+        test_statuses = (401, 403, 404, 429, 502)
+        self.webitel(path + "/test/{to}", "post", summary="Send a test message to `to`.",
+                     statuses=test_statuses, success=_ref("WebitelSent"),
+                     parameters=[{"name": "to", "in": "path", "required": True, "schema": to}])
+        to_body = {"type": "object", "required": ["to"], "properties": {"to": to}}
+        self.webitel(path + "/test", "post", summary="Send a test message to body `to`.",
+                     statuses=test_statuses, success=_ref("WebitelSent"),
+                     body={JSON: {"schema": to_body}, FORM: {"schema": to_body}})
+
+    def _probes(self) -> None:
+        def answer(schema: dict[str, Any], description: str = "Success.") -> dict[str, Any]:
+            return {"description": description, "content": {JSON: {"schema": schema}}}
+
+        ok = {"type": "object", "required": ["status"], "additionalProperties": False,
+              "properties": {"status": {"const": "ok"}}}
+        ready = {"type": "object", "required": ["status", "database"],
+                 "additionalProperties": False,
+                 "properties": {"status": {"enum": ["ok", "unavailable"]},
+                                "database": {"enum": ["ok", "unreachable"]}}}
+        self.spec.path(path="/health", operations={"get": {
+            "tags": ["probes"], "summary": "The process answers.", "security": [],
+            "responses": {"200": answer(ok)}}})
+        self.spec.path(path="/ready", operations={"get": {
+            "tags": ["probes"], "summary": "The database answers.", "security": [],
+            "responses": {"200": answer(ready),
+                          "503": answer(ready, "The database does not answer.")}}})
+        self.spec.path(path="/openapi.json", operations={"get": {
+            "tags": ["probes"], "summary": "This document.", "security": [],
+            "responses": {"200": answer({"type": "object"})}}})
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required,
+            "additionalProperties": False}
+
+
+_STRING, _NULL_STRING = {"type": "string"}, {"type": ["string", "null"]}
+_PERMISSIONS = {"type": "object", "additionalProperties": {"type": "array",
+                                                            "items": {"type": "string"}}}
+
+_FIXED_SCHEMAS: dict[str, dict[str, Any]] = {
+    "NavixyError": _closed({
+        "success": {"type": "boolean", "const": False},
+        "status": _closed({"code": {"type": "integer"}, "description": _STRING}),
+        "errors": {"type": "array", "description": "With code 7: one entry per bad "
+                   "parameter, nested ones as a dotted path.",
+                   "items": _closed({"parameter": _STRING, "error": _STRING})},
+    }, required=["success", "status"]),
+    "WebitelError": _closed({
+        "status": {"const": "error"}, "info": _STRING,
+        "code": {"description": "With 502: the SMTP server's reply code, when it replied."},
+    }, required=["status", "info"]),
+    "WebitelLogin": _closed({
+        "key": _STRING, "token": {"type": "string", "description": "HS256 JWT; `exp` in ms."},
+        "expires": {"type": "integer", "description": "The token's `exp`, in milliseconds."},
+        "domain": _NULL_STRING, "acl": _PERMISSIONS,
+    }),
+    "WebitelStatus": _closed({"status": {"const": "OK"}, "info": _STRING}),
+    "WebitelRemoved": _closed({"status": {"const": "OK"},
+                               "Info": {"type": "string", "pattern": "^Removed [01] record\\.$"}}),
+    "WebitelSent": _closed({"status": {"const": "OK"},
+                            "info": _closed({"messageId": _STRING, "response": _STRING})}),
+    "WebitelSettingsOut": _closed({
+        "_id": {"type": "string", "description": "The gateway id."},
+        "provider": _STRING, "description": _STRING, "from": _NULL_STRING,
+        "options": _closed({
+            "host": _STRING, "port": {"type": "integer"}, "secure": {"type": "boolean"},
+            "debug": {"type": "boolean"},
+            "tls": _closed({"rejectUnauthorized": {"type": "boolean"}}),
+            "auth": {"oneOf": [{"type": "null"}, _closed({
+                "user": _NULL_STRING,
+                "pass": {"type": "null", "description": "Never returned."}})]},
+        }),
+        "domain": _STRING,
+    }),
+}
+
+
+@cache
+def document() -> bytes:
+    """The serialized document, built on first use."""
+    return orjson.dumps(_Builder().build())
 
 
 @routes.get("/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
-    raise web.HTTPNotImplemented()
+    return web.Response(body=document(), content_type=JSON)

@@ -36,7 +36,7 @@ from tests.helpers import Api
 
 TEST_DIR_PREFIX = "navixy-panel-test-"
 TEST_KEY = Fernet.generate_key().decode()
-TABLES = "rate_counters, sessions, dealers, email_gateways"
+TABLES = "audit_events, rate_counters, sessions, dealers, email_gateways"
 
 
 def asyncpg_dsn(url: str) -> str:

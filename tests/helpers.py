@@ -14,7 +14,7 @@ from navixy_panel import permissions as catalogue
 from navixy_panel.db.models import Dealer
 from navixy_panel.security.passwords import hash_password
 from navixy_panel.security.secret_box import SecretBox
-from navixy_panel.services import dealers, gateways
+from navixy_panel.services import audit, dealers, gateways
 from navixy_panel.smtp_params import SmtpParamsSchema
 
 PASSWORD = "correct horse battery staple"
@@ -62,7 +62,8 @@ class Api:
                                                gateway=gateways.GatewayInput(
                                                    label=label, provider=provider,
                                                    leasable=leasable,
-                                                   params=full_params(**params)))
+                                                   params=full_params(**params)),
+                                               actor=audit.OPERATOR)
         self.invalidate()
         return gateway_id
 

@@ -103,3 +103,20 @@ class RateCounter(Base):
     bucket: Mapped[str] = mapped_column(Text, primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
     hits: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dealer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="SET NULL"), index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    face: Mapped[str] = mapped_column(Text)
+    client_address: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    action: Mapped[str] = mapped_column(Text)
+    gateway_id: Mapped[int | None] = mapped_column(BigInteger)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

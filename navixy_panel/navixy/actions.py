@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel import keys
 from navixy_panel.cache import Caches
+from navixy_panel.services import audit
 from navixy_panel.services.sessions import Caller
 from navixy_panel.settings import Settings
 
@@ -59,6 +60,11 @@ class Call:
     @property
     def client_address(self) -> str:
         return self.request.remote or "unknown"
+
+    @property
+    def actor(self) -> audit.Actor:
+        return audit.Actor(self.dealer.dealer_id, self.dealer.login, "navixy",
+                           self.client_address)
 
 
 # A handler returns the result fields, or the whole serialized body (cached answers).

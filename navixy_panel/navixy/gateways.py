@@ -17,7 +17,7 @@ from navixy_panel.errors import invalid
 from navixy_panel.fields import WholeNumber
 from navixy_panel.navixy.actions import ActionTable, Call
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.services import gateways, sending
+from navixy_panel.services import audit, gateways, sending
 from navixy_panel.smtp_params import SmtpParamsSchema
 
 actions = ActionTable()
@@ -126,7 +126,8 @@ async def gateways_email_create(call: Call) -> dict[str, Any]:
     if gateway.provider != "smtp":
         raise invalid("gateway.provider", "Only 'smtp' gateways can be created through the API.")
     gateway_id = await gateways.create(call.session, call.request.config_dict[keys.SECRET_BOX],
-                                       owner_id=call.dealer.dealer_id, gateway=gateway)
+                                       owner_id=call.dealer.dealer_id, gateway=gateway,
+                                       actor=call.actor)
     return {"id": gateway_id}
 
 
@@ -137,7 +138,7 @@ async def gateways_email_update(call: Call) -> dict[str, Any]:
     loaded = call.params["gateway"]
     await gateways.update_gateway(call.session, call.request.config_dict[keys.SECRET_BOX],
                                   owner_id=call.dealer.dealer_id, gateway_id=loaded["id"],
-                                  gateway=_input(loaded))
+                                  gateway=_input(loaded), actor=call.actor)
     return {}
 
 
@@ -146,7 +147,7 @@ async def gateways_email_update(call: Call) -> dict[str, Any]:
 async def gateways_email_delete(call: Call) -> dict[str, Any]:
     """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
     await gateways.delete_gateway(call.session, owner_id=call.dealer.dealer_id,
-                                  gateway_id=call.params["gateway_id"])
+                                  gateway_id=call.params["gateway_id"], actor=call.actor)
     return {}
 
 
@@ -155,7 +156,8 @@ async def gateways_email_delete(call: Call) -> dict[str, Any]:
 async def gateways_email_bind(call: Call) -> dict[str, Any]:
     """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
     await gateways.bind(call.session, dealer_id=call.dealer.dealer_id,
-                        parent_id=call.dealer.parent_id, gateway_id=call.params["gateway_id"])
+                        parent_id=call.dealer.parent_id, gateway_id=call.params["gateway_id"],
+                        actor=call.actor)
     return {}
 
 
@@ -170,3 +172,36 @@ async def gateways_email_send_email(call: Call) -> dict[str, Any]:
     await call.session.commit()  # keep the rate count, release the row lock before SMTP
     await mailer.send(prepared.params, prepared.password, prepared.message)
     return {}
+
+
+class AuditParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = WholeNumber(load_default=20, validate=validate.Range(1, 100))
+    offset = WholeNumber(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class AuditEntryOut(Schema):
+    id = fields.Integer(required=True)
+    time = fields.String(required=True)
+    actor = fields.String(required=True)
+    face = fields.String(required=True)
+    client_address = fields.String(allow_none=True, required=True)
+    action = fields.String(required=True)
+    gateway_id = fields.Integer(allow_none=True, required=True)
+    changes = fields.Dict(required=True)
+
+
+class AuditOut(Schema):
+    list = fields.List(fields.Nested(AuditEntryOut), required=True)
+    count = fields.Integer(required=True)
+
+
+@actions.action("gateways/email/audit", permission=("email_gateways", "read"),
+                params=AuditParams, response=AuditOut, invalidates=False)
+async def gateways_email_audit(call: Call) -> dict[str, Any]:
+    """Changes to the dealer's gateways, bindings and sender identity, newest first."""
+    entries, total = await audit.page(call.session, dealer_id=call.dealer.dealer_id,
+                                      limit=call.params["limit"], offset=call.params["offset"])
+    return {"list": entries, "count": total}

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from navixy_panel.db.models import Dealer
 from navixy_panel.navixy.actions import ActionTable, Call
+from navixy_panel.services import audit
 
 actions = ActionTable()
 
@@ -45,8 +46,13 @@ async def notification_email_read(call: Call) -> dict[str, Any]:
                 permission=("notification_settings", "update"), params=NotificationEmailParams)
 async def notification_email_update(call: Call) -> dict[str, Any]:
     """Replaces both fields: an absent footer clears it."""
-    await call.session.execute(
-        update(Dealer).where(Dealer.id == call.dealer.dealer_id)
-        .values(email_from=call.params["email_from"],
-                email_footer=call.params["email_footer"] or None))
+    dealer_id = call.dealer.dealer_id
+    before = (await call.session.execute(
+        select(Dealer.email_from, Dealer.email_footer).where(Dealer.id == dealer_id)
+        .with_for_update())).one()
+    after = {"email_from": call.params["email_from"],
+             "email_footer": call.params["email_footer"] or None}
+    await call.session.execute(update(Dealer).where(Dealer.id == dealer_id).values(**after))
+    await audit.record(call.session, call.actor, dealer_id=dealer_id, action="sender.update",
+                       changes=audit.diff(before._asdict(), after))
     return {}

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from navixy_panel.db.models import Dealer, EmailGateway
 from navixy_panel.errors import ApiError, invalid, not_found
 from navixy_panel.security.secret_box import SecretBox
+from navixy_panel.services import audit
 from navixy_panel.smtp_params import AUTH, FROM, PASSWORD, USER, destination, public_params
 
 PASSWORD_PARAM = "gateway.params." + PASSWORD
@@ -92,8 +93,13 @@ def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
+def _audited(label: str, provider: str, leasable: bool,
+             params: dict[str, Any]) -> dict[str, Any]:
+    return {"label": label, "provider": provider, "leasable": leasable, **params}
+
+
 async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
-                 gateway: GatewayInput) -> int:
+                 gateway: GatewayInput, actor: audit.Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
     if gateway.params[AUTH] and not is_mask(password):
@@ -104,6 +110,12 @@ async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
                        password_encrypted=encrypted)
     session.add(row)
     await session.flush()
+    changes: dict[str, Any] = audit.diff({}, _audited(gateway.label, gateway.provider,
+                                                      gateway.leasable, row.params))
+    if encrypted is not None:
+        changes[PASSWORD] = "set"
+    await audit.record(session, actor, dealer_id=owner_id, action="gateway.create",
+                       gateway_id=row.id, changes=changes)
     return row.id
 
 
@@ -125,7 +137,7 @@ async def _others_bound(session: AsyncSession, gateway: EmailGateway) -> bool:
 
 
 async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int,
-                         gateway_id: int, gateway: GatewayInput) -> None:
+                         gateway_id: int, gateway: GatewayInput, actor: audit.Actor) -> None:
     """Replaces the whole gateway; see SPEC section 2 for the password rule."""
     row = await _lock_own(session, owner_id, gateway_id)
     if row.provider != gateway.provider and gateway.provider != "smtp":
@@ -142,22 +154,37 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
         # A stored password is never sent to a server it was not entered for.
         raise invalid(PASSWORD_PARAM, "Enter the password again: the server, ports, TLS "
                       "settings or user changed.")
+    before = _audited(row.label, row.provider, row.leasable, row.params)
+    password_change = (None if encrypted == row.password_encrypted
+                       else "removed" if encrypted is None else "changed")
     row.label, row.provider, row.leasable = gateway.label, gateway.provider, gateway.leasable
     row.params = _stored_params(gateway.params)
     row.password_encrypted = encrypted
     row.updated_at = func.now()
     await session.flush()
+    changes: dict[str, Any] = audit.diff(before, _audited(row.label, row.provider,
+                                                          row.leasable, row.params))
+    if password_change:
+        changes[PASSWORD] = password_change
+    await audit.record(session, actor, dealer_id=owner_id, action="gateway.update",
+                       gateway_id=gateway_id, changes=changes)
 
 
-async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: int) -> None:
+async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: int,
+                         actor: audit.Actor) -> None:
     """Refused (261) while a sub-dealer is bound; the owner's own binding is dropped."""
     row = await _lock_own(session, owner_id, gateway_id)
     if await _others_bound(session, row):
         raise ApiError(261, "Entity has external links: sub-dealers are bound to this gateway")
-    await session.execute(update(Dealer).where(Dealer.id == owner_id,
-                                               Dealer.bound_gateway_id == gateway_id)
-                          .values(bound_gateway_id=None))
+    unbound = await session.execute(update(Dealer).where(Dealer.id == owner_id,
+                                                         Dealer.bound_gateway_id == gateway_id)
+                                    .values(bound_gateway_id=None))
     await session.execute(delete(EmailGateway).where(EmailGateway.id == gateway_id))
+    changes: dict[str, Any] = {"label": [row.label, None]}
+    if unbound.rowcount:  # type: ignore[attr-defined]
+        changes["bound_gateway"] = [gateway_id, None]
+    await audit.record(session, actor, dealer_id=owner_id, action="gateway.delete",
+                       gateway_id=gateway_id, changes=changes)
 
 
 async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
@@ -172,10 +199,15 @@ async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int 
 
 
 async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
-               gateway_id: int) -> None:
+               gateway_id: int, actor: audit.Actor) -> None:
     await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id, gateway_id=gateway_id)
+    previous = await session.scalar(select(Dealer.bound_gateway_id)
+                                    .where(Dealer.id == dealer_id).with_for_update())
     await session.execute(update(Dealer).where(Dealer.id == dealer_id)
                           .values(bound_gateway_id=gateway_id))
+    await audit.record(session, actor, dealer_id=dealer_id, action="gateway.bind",
+                       gateway_id=gateway_id,
+                       changes={"bound_gateway": [previous, gateway_id]})
 
 
 async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,

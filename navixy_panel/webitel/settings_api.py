@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from navixy_panel import keys, mailer, permissions
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.navixy.transport import read_params
-from navixy_panel.services import dealers, gateways, sending
+from navixy_panel.services import audit, dealers, gateways, sending
 from navixy_panel.services.dealers import DomainDealer
 from navixy_panel.smtp_params import FROM, HOST, PASSWORD, PORT, SSL_PORT, USER
 from navixy_panel.webitel import mapping
@@ -39,6 +39,7 @@ class Scope:
     target: DomainDealer
     permissions: dict[str, list[str]]
     params: dict[str, Any]
+    actor: audit.Actor
 
 
 async def _scope(request: web.Request, operation: str) -> Scope:
@@ -54,7 +55,8 @@ async def _scope(request: web.Request, operation: str) -> Scope:
     if target is None or not permissions.allows(caller.permissions, "email_gateways",
                                                 operation):
         raise WebitelError(403, "Permission denied!")
-    return Scope(target, caller.permissions, params)
+    actor = audit.Actor(caller.dealer_id, caller.login, "webitel", request.remote)
+    return Scope(target, caller.permissions, params, actor)
 
 
 def _document(scope: Scope) -> dict[str, Any]:
@@ -114,15 +116,18 @@ async def create_settings(request: web.Request) -> web.Response:
         current = await gateways.bound_own(session, dealer_id=target.dealer_id)
         if current is None:
             gateway_id = await gateways.create(session, box, owner_id=target.dealer_id,
-                                               gateway=_gateway_input(document, None))
+                                               gateway=_gateway_input(document, None),
+                                               actor=scope.actor)
             await gateways.bind(session, dealer_id=target.dealer_id,
-                                parent_id=target.parent_id, gateway_id=gateway_id)
+                                parent_id=target.parent_id, gateway_id=gateway_id,
+                                actor=scope.actor)
         elif not permissions.allows(scope.permissions, "email_gateways", "update"):
             raise WebitelError(403, "Permission denied!")
         else:
             await gateways.update_gateway(session, box, owner_id=target.dealer_id,
                                           gateway_id=current.id,
-                                          gateway=_gateway_input(document, current))
+                                          gateway=_gateway_input(document, current),
+                                          actor=scope.actor)
         return await _respond_with(session, target)
 
 
@@ -137,7 +142,8 @@ async def replace_settings(request: web.Request) -> web.Response:
             raise WebitelError(404, "Not found.")
         await gateways.update_gateway(session, request.config_dict[keys.SECRET_BOX],
                                       owner_id=scope.target.dealer_id, gateway_id=current.id,
-                                      gateway=_gateway_input(document, current))
+                                      gateway=_gateway_input(document, current),
+                                      actor=scope.actor)
         return await _respond_with(session, scope.target)
 
 
@@ -149,7 +155,7 @@ async def delete_settings(request: web.Request) -> web.Response:
         current = await gateways.bound_own(session, dealer_id=scope.target.dealer_id)
         if current is not None:
             await gateways.delete_gateway(session, owner_id=scope.target.dealer_id,
-                                          gateway_id=current.id)
+                                          gateway_id=current.id, actor=scope.actor)
     # Webitel's capital `Info` here, and only here, is kept for its clients.
     return respond({"status": "OK", "Info": f"Removed {int(current is not None)} record."})
 
