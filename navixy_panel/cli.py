@@ -147,9 +147,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     app = create_app(settings)
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port))
-    web.run_app(app, host=args.host, port=args.port, **logs.RUNNER_KWARGS,
+    web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
+                **logs.RUNNER_KWARGS,
                 shutdown_timeout=30,
                 print=lambda message: print(message, flush=True))
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed: its faster I/O loop lowers latency for every request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -33,6 +33,11 @@ def masked_query(request: web.BaseRequest) -> str:
 class AccessLogger(AbstractAccessLogger):
     """Method, path, masked query, status, size, duration; no headers at all."""
 
+    @property
+    def enabled(self) -> bool:
+        # aiohttp skips log() when False: no formatting cost when INFO is off.
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         query = masked_query(request)
         target = request.path + (f"?{query}" if query else "")

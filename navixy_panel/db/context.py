@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import orjson
 from aiohttp import web
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -56,6 +57,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         # Fail within 2 s when the database is gone, so clients get code 14 quickly.
         pool_timeout=2, connect_args={"timeout": 1.5, "command_timeout": 60},
         hide_parameters=True,  # statement parameters hold digests and hashes: never log them
+        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_deserializer=orjson.loads,  # JSONB params on every list: the fast parser
     )
     log.info("database %s", make_url(url).render_as_string(hide_password=True))
     async with engine.connect() as connection:  # fail fast on a wrong URL

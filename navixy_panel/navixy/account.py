@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from navixy_panel import keys
 from navixy_panel.errors import ApiError
 from navixy_panel.navixy.actions import ActionTable, Call
 from navixy_panel.services import logins, sessions
@@ -34,11 +35,10 @@ class AuthOut(PermissionsOut):
 async def account_auth(call: Call) -> dict[str, Any]:
     """Log in with login and password; returns a session hash valid for the session lifetime."""
     outcome = await logins.log_in(
-        call.session, call.settings, login=call.params["login"],
+        call.request.config_dict[keys.SESSIONMAKER], call.settings, login=call.params["login"],
         password=call.params["password"], client_address=call.client_address,
     )
     if outcome.refusal is not None:
-        await call.session.commit()  # keep the failure counted, then refuse
         raise ApiError(outcome.refusal)
     assert outcome.dealer is not None
     session_hash, _ = await sessions.open_session(

@@ -58,15 +58,15 @@ async def _login(request: web.Request) -> web.Response:
     settings = request.config_dict[keys.SETTINGS]
     params = LoginParams().load(await read_params(request, settings.max_body_bytes))
     login_name, domain = _split_username(params["username"])
-    async with request.config_dict[keys.SESSIONMAKER]() as session:
-        outcome = await logins.log_in(session, settings, login=login_name,
-                                      password=params["password"],
-                                      client_address=request.remote or "unknown")
-        dealer = outcome.dealer
-        if dealer is None or (domain is not None and dealer.domain != domain):
-            await session.commit()  # keep a failure counted
-            raise WebitelError(*_REFUSALS.get(outcome.refusal or 12,
-                                              (401, "Invalid credentials")))
+    sessionmaker = request.config_dict[keys.SESSIONMAKER]
+    outcome = await logins.log_in(sessionmaker, settings, login=login_name,
+                                  password=params["password"],
+                                  client_address=request.remote or "unknown")
+    dealer = outcome.dealer
+    if dealer is None or (domain is not None and dealer.domain != domain):
+        raise WebitelError(*_REFUSALS.get(outcome.refusal or 12,
+                                          (401, "Invalid credentials")))
+    async with sessionmaker() as session:
         key = str(uuid.uuid4())
         _, expires_at = await sessions.open_session(
             session, dealer_id=dealer.dealer_id, kind=KIND, secret=key,
