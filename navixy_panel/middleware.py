@@ -25,6 +25,11 @@ from navixy_panel.webitel.errors import WebitelError
 log = logging.getLogger(__name__)
 
 
+def navixy_error(request: web.Request, error: ApiError) -> web.Response:
+    request[keys.RESULT_CODE] = error.code
+    return json_response(navixy_error_body(error), error.http_status)
+
+
 def navixy_error_body(error: ApiError) -> dict[str, Any]:
     body: dict[str, Any] = {"success": False,
                             "status": {"code": error.code, "description": error.description}}
@@ -46,12 +51,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         error = ApiError(6, "Unexpected error: the request took too long")
         if is_webitel(request):
             return webitel_errors.error_response(WebitelError(500, error.description))
-        return json_response(navixy_error_body(error), error.http_status)
+        return navixy_error(request, error)
     except ApiError as error:
-        return json_response(navixy_error_body(error), error.http_status)
+        return navixy_error(request, error)
     except web.HTTPRequestEntityTooLarge:
         error = ApiError(9)
-        return json_response(navixy_error_body(error), error.http_status)
+        return navixy_error(request, error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -64,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return _unavailable(request)
         log.exception("unexpected error in %s %s", request.method, request.path)
         error = ApiError(6)
-        return json_response(navixy_error_body(error), error.http_status)
+        return navixy_error(request, error)
 
 
 def _unavailable(request: web.Request) -> web.Response:
@@ -72,7 +77,7 @@ def _unavailable(request: web.Request) -> web.Response:
     if is_webitel(request):
         return webitel_errors.error_response(WebitelError(503, "Database unavailable"))
     error = ApiError(14)
-    return json_response(navixy_error_body(error), error.http_status)
+    return navixy_error(request, error)
 
 
 def is_webitel(request: web.Request) -> bool:

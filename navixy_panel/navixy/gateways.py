@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from navixy_panel import keys, mailer
+from navixy_panel import keys, observability
 from navixy_panel.errors import invalid
 from navixy_panel.fields import WholeNumber
 from navixy_panel.navixy.actions import ActionTable, Call
@@ -170,7 +170,7 @@ async def gateways_email_send_email(call: Call) -> dict[str, Any]:
         dealer=call.dealer, to=call.params["to"], gateway_id=call.params["gateway_id"],
         gateway_param="gateway_id")
     await call.session.commit()  # keep the rate count, release the row lock before SMTP
-    await mailer.send(prepared.params, prepared.password, prepared.message)
+    await observability.send_counted(call.request, prepared)
     return {}
 
 

@@ -17,7 +17,7 @@ from marshmallow import ValidationError, fields
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from navixy_panel import keys, mailer, permissions
+from navixy_panel import keys, observability, permissions
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.navixy.transport import read_params
 from navixy_panel.services import audit, dealers, gateways, sending
@@ -179,7 +179,7 @@ async def test_settings(request: web.Request) -> web.Response:
             session, request.config_dict[keys.SECRET_BOX], request.config_dict[keys.SETTINGS],
             dealer=target, to=to, gateway_id=current.id, gateway_param="_id")
         await session.commit()
-    sent = await mailer.send(prepared.params, prepared.password, prepared.message)
+    sent = await observability.send_counted(request, prepared)
     return respond({"status": "OK", "info": {"messageId": sent.message_id,
                                              "response": sent.response}})
 

@@ -1,0 +1,137 @@
+"""Request ids in every log line, and Prometheus metrics at /metrics.
+
+Metrics live in a registry per application (not prometheus-client's global
+one), so several apps in one process (tests, workers) never collide.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from navixy_panel import keys, mailer
+from navixy_panel.errors import ApiError
+from navixy_panel.mailer import Sent
+from navixy_panel.services.sending import PreparedSend
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (`-` outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Takes a sane X-Request-Id from the proxy, or makes one; echoes it back."""
+    given = request.headers.get("X-Request-Id", "")
+    value = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id.set(value)
+    response = await handler(request)
+    response.headers["X-Request-Id"] = value
+    return response
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter("navixy_panel_requests", "Requests by face, action and result "
+                                "code (Navixy code, or the HTTP status elsewhere)",
+                                ["face", "action", "code"], registry=self.registry)
+        self.latency = Histogram("navixy_panel_request_seconds", "Request latency",
+                                 ["face", "action"], registry=self.registry,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
+                                          2.5, 5, 10))
+        self.smtp_sends = Counter("navixy_panel_smtp_sends", "Test messages by result",
+                                  ["result"], registry=self.registry)
+
+
+class PoolCollector:
+    """Database pool use, read when scraped."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        engine = self.app.get(keys.ENGINE)
+        if engine is None:
+            return
+        pool = engine.sync_engine.pool
+        for name, value in (("checked_out", pool.checkedout()), ("size", pool.size()),  # type: ignore[attr-defined]
+                            ("overflow", pool.overflow())):  # type: ignore[attr-defined]
+            yield GaugeMetricFamily(f"navixy_panel_db_pool_{name}",
+                                    f"Database pool: connections {name.replace('_', ' ')}",
+                                    value=value)
+
+
+def install(app: web.Application) -> None:
+    metrics = Metrics()
+    metrics.registry.register(PoolCollector(app))
+    app[keys.METRICS] = metrics
+    app.router.add_get("/metrics", metrics_handler)
+
+
+_PLAIN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
+
+
+async def send_counted(request: web.Request, prepared: PreparedSend) -> Sent:
+    """mailer.send, counted by result for /metrics."""
+    counter = request.config_dict[keys.METRICS].smtp_sends
+    try:
+        sent = await mailer.send(prepared.params, prepared.password, prepared.message)
+    except ApiError:
+        counter.labels("failed").inc()
+        raise
+    counter.labels("sent").inc()
+    return sent
+
+
+def _labels(request: web.Request) -> tuple[str, str]:
+    path = request.path
+    if path.startswith(("/v2/panel/", "/panel/")):
+        from navixy_panel.navixy.dispatch import ACTIONS
+
+        action = request.match_info.get("action", "").strip("/")
+        return "navixy", action if action in ACTIONS else "unknown"
+    if path.startswith("/api/v2/email/settings"):
+        test = "/test" if path.startswith("/api/v2/email/settings/test") else ""
+        return "webitel", f"{request.method} /api/v2/email/settings{test}"
+    if path in ("/login", "/logout"):
+        return "webitel", path
+    return "other", path if path in _PLAIN_PATHS else "unknown"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await handler(request)
+    metrics = request.config_dict[keys.METRICS]
+    face, action = _labels(request)
+    code = request.get(keys.RESULT_CODE)
+    if code is None:
+        code = 0 if response.status == 200 and face == "navixy" else response.status
+    metrics.requests.labels(face, action, str(code)).inc()
+    metrics.latency.labels(face, action).observe(time.perf_counter() - started)
+    return response
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = generate_latest(request.config_dict[keys.METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
