@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="seed demo dealers and gateways into an empty database")
     serve.add_argument("--no-migrate", action="store_true",
                        help="do not upgrade the schema at start")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N processes sharing the port (SO_REUSEPORT, Linux)")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="upgrade the schema to the latest migration"
@@ -143,12 +146,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from navixy_panel.app import create_app
     from navixy_panel.demo import demo_ctx
 
+    if args.workers > 1:
+        from navixy_panel import workers
+
+        workers.run(args, settings)
+        return
     settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate)
     app = create_app(settings)
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port))
     web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
-                **logs.RUNNER_KWARGS,
+                **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
                 shutdown_timeout=30,
                 print=lambda message: print(message, flush=True))
 

@@ -53,13 +53,36 @@ def demo_ctx(port: int):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with app[keys.SESSIONMAKER].begin() as session:
             seeded = await seed(session)
-        base = f"http://localhost:{port}/v2/panel"
-        print("demo data " + ("seeded" if seeded else "already present (database not empty)"))
-        print(f"  platform owner: login {OWNER[0]!r} password {OWNER[1]!r}")
-        print(f"  sub-dealer:     login {DEALER[0]!r} password {DEALER[1]!r}")
-        print("try:")
-        print(f"  curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth")
-        print(f"  curl -s -H 'Authorization: NVX <hash>' {base}/gateways/email/list", flush=True)
+        _print(seeded, port)
         yield
 
     return ctx
+
+
+def _print(seeded: bool, port: int) -> None:
+    base = f"http://127.0.0.1:{port}/v2/panel"
+    print("demo data " + ("seeded" if seeded else "already present (database not empty)"))
+    print(f"  platform owner: login {OWNER[0]!r} password {OWNER[1]!r}")
+    print(f"  sub-dealer:     login {DEALER[0]!r} password {DEALER[1]!r}")
+    print("try (logs in as the sub-dealer and lists its gateways):")
+    print(f"  H=$(curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth"
+          " | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"hash\"])')"
+          f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list",
+          flush=True)
+
+
+def seed_and_print(url: str, port: int) -> None:
+    """For `serve --workers N`: the parent seeds once, before the workers start."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    async def run() -> bool:
+        engine = create_async_engine(url)
+        try:
+            async with async_sessionmaker(engine).begin() as session:
+                return await seed(session)
+        finally:
+            await engine.dispose()
+
+    _print(asyncio.run(run()), port)

@@ -1,0 +1,77 @@
+"""`serve --workers N`: N processes accepting on one port (SO_REUSEPORT).
+
+The parent owns what must exist once: the embedded PostgreSQL (if no
+DATABASE_URL), the migration, the demo seed and the secret key; it then starts
+N ordinary `serve` processes pointed at that database, restarts any that dies,
+and on SIGTERM/SIGINT passes the signal on, waits for them to finish their
+in-flight requests, and stops the database last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from navixy_panel.db import migrate
+from navixy_panel.db.embedded import EmbeddedPostgres
+from navixy_panel.security.secret_box import keys_for
+from navixy_panel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    server = None if settings.database_url else EmbeddedPostgres(settings.data_dir)
+    url = settings.database_url or server.start()  # type: ignore[union-attr]
+    try:
+        if not args.no_migrate:
+            migrate.upgrade(url)
+        if args.demo:
+            from navixy_panel.demo import seed_and_print
+
+            seed_and_print(url, args.port)
+        environment = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "NAVIXY_PANEL_SECRET_KEY": ",".join(keys_for(
+                settings.secret_keys, settings.data_dir, embedded=server is not None)),
+        }
+        command = [sys.executable, "-m", "navixy_panel", "serve", "--host", args.host,
+                   "--port", str(args.port), "--no-migrate", "--reuse-port"]
+        _supervise(command, environment, args.workers)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _supervise(command: list[str], environment: dict[str, str], count: int) -> None:
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    workers = [subprocess.Popen(command, env=environment) for _ in range(count)]
+    print(f"======== {count} workers on {command[5]}:{command[7]} ========", flush=True)
+    while not stopping.wait(0.5):
+        for index, worker in enumerate(workers):
+            if worker.poll() is not None:
+                log.error("worker %s exited with %s; starting another", worker.pid,
+                          worker.returncode)
+                time.sleep(0.5)
+                workers[index] = subprocess.Popen(command, env=environment)
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=35)  # each worker's own shutdown time-out is 30 s
+        except subprocess.TimeoutExpired:
+            worker.kill()
