@@ -80,6 +80,14 @@ class Api:
         self.invalidate()
         return rows
 
+    async def snapshot(self) -> tuple[list[Any], list[Any]]:
+        """Everything a refused request must leave unchanged."""
+        gateways = await self.sql("SELECT id, owner_id, label, provider, leasable, params, "
+                                  "password_encrypted FROM email_gateways ORDER BY id")
+        dealers = await self.sql("SELECT id, bound_gateway_id, email_from, email_footer "
+                                 "FROM dealers ORDER BY id")
+        return gateways, dealers
+
     async def login(self, login: str, password: str = PASSWORD) -> str:
         body = await self.ok("account/auth", form={"login": login, "password": password})
         return str(body["hash"])

@@ -56,24 +56,16 @@ async def ctx(api: Api) -> Ctx:
     return Ctx(api, await api.login("d1"), gateway)
 
 
-async def snapshot(api: Api) -> tuple[list[Any], list[Any]]:
-    gateways = await api.sql("SELECT id, owner_id, label, provider, leasable, params, "
-                             "password_encrypted FROM email_gateways ORDER BY id")
-    dealers = await api.sql("SELECT id, bound_gateway_id, email_from, email_footer "
-                            "FROM dealers ORDER BY id")
-    return gateways, dealers
-
-
 async def assert_refused(ctx: Ctx, action: str, errors: Errors, **kwargs: Any) -> None:
     """Code 7 with exactly these errors, and nothing changed in the database."""
-    before = await snapshot(ctx.api)
+    before = await ctx.api.snapshot()
     status, body = await ctx.api.call(action, hash=ctx.hash, **kwargs)
     assert (status, body) == (400, {
         "success": False,
         "status": {"code": 7, "description": "Invalid parameters"},
         "errors": [{"parameter": parameter, "error": error} for parameter, error in errors],
     })
-    assert await snapshot(ctx.api) == before
+    assert await ctx.api.snapshot() == before
 
 
 def valid_gateway(**params: Any) -> dict[str, Any]:
@@ -236,13 +228,13 @@ async def test_update_with_id_not_an_integer(ctx: Ctx, bad_id: Any) -> None:
 
 
 async def test_create_ignores_an_id_inside_the_gateway(ctx: Ctx) -> None:
-    before_gateways, _ = await snapshot(ctx.api)
+    before_gateways, _ = await ctx.api.snapshot()
     body = await ctx.api.ok("gateways/email/create", hash=ctx.hash,
                             json={"gateway": {"id": ctx.gateway_id, **valid_gateway()}})
     new_id = body["id"]
     assert body == {"success": True, "id": new_id}
     assert new_id != ctx.gateway_id
-    after_gateways, _ = await snapshot(ctx.api)
+    after_gateways, _ = await ctx.api.snapshot()
     assert after_gateways[0] == before_gateways[0]  # the named gateway is untouched
     assert [row.id for row in after_gateways] == [ctx.gateway_id, new_id]
     assert after_gateways[1].label == "New relay"

@@ -39,14 +39,6 @@ async def family(api: Api) -> dict[str, int]:
     return ids
 
 
-async def snapshot(api: Api) -> tuple[list[Any], list[Any]]:
-    gateways = await api.sql("SELECT id, owner_id, label, provider, leasable, params, "
-                             "password_encrypted FROM email_gateways ORDER BY id")
-    dealers = await api.sql("SELECT id, bound_gateway_id, email_from, email_footer "
-                            "FROM dealers ORDER BY id")
-    return gateways, dealers
-
-
 def whole_gateway(gateway_id: int, *, leasable: bool = True,
                   label: str = "Taken over") -> dict[str, Any]:
     return {"id": gateway_id, "label": label, "provider": "smtp", "leasable": leasable,
@@ -71,12 +63,12 @@ async def raw_call(api: Api, action: str, session_hash: str,
 async def assert_like_missing(api: Api, action: str, session_hash: str,
                               gateway_id: int) -> None:
     """Same status and bytes as a missing id, and nothing changed."""
-    before = await snapshot(api)
+    before = await api.snapshot()
     missing = await raw_call(api, action, session_hash, request_body(action, MISSING_ID))
     assert (missing[0], orjson.loads(missing[1])) == (400, NOT_FOUND)
     foreign = await raw_call(api, action, session_hash, request_body(action, gateway_id))
     assert foreign == missing
-    assert await snapshot(api) == before
+    assert await api.snapshot() == before
 
 
 async def child_session(api: Api) -> str:
@@ -136,19 +128,19 @@ async def test_child_binds_to_its_parents_leasable_gateway(api: Api) -> None:
 
 async def test_owner_cannot_delete_a_gateway_a_sub_dealer_is_bound_to(api: Api) -> None:
     ids, _, parent_hash = await leased(api)
-    before = await snapshot(api)
+    before = await api.snapshot()
     assert await api.call("gateways/email/delete", hash=parent_hash,
                           json={"gateway_id": ids["parent_leasable"]}) == (403, EXTERNAL_LINKS)
-    assert await snapshot(api) == before
+    assert await api.snapshot() == before
 
 
 async def test_owner_cannot_unlease_a_gateway_a_sub_dealer_is_bound_to(api: Api) -> None:
     ids, _, parent_hash = await leased(api)
-    before = await snapshot(api)
+    before = await api.snapshot()
     gateway = whole_gateway(ids["parent_leasable"], leasable=False, label="parent relay")
     assert await api.call("gateways/email/update", hash=parent_hash,
                           json={"gateway": gateway}) == (403, EXTERNAL_LINKS)
-    assert await snapshot(api) == before
+    assert await api.snapshot() == before
 
 
 async def test_owner_may_still_edit_a_leased_gateway_that_stays_leasable(api: Api) -> None:
