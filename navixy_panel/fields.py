@@ -6,9 +6,12 @@ import numbers
 import re
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 _DIGITS = re.compile(r"\s*[-+]?\d+\s*")
+
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
 
 class WholeNumber(fields.Integer):
@@ -27,3 +30,8 @@ class WholeNumber(fields.Integer):
         ):
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
+
+
+def Id(**kwargs: Any) -> WholeNumber:  # noqa: N802 - reads as a field type
+    """A database id: whole, 1..2^63-1, so an out-of-range number is a 7, not an SQL error."""
+    return WholeNumber(validate=validate.Range(1, MAX_ID), **kwargs)

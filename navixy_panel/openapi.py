@@ -76,6 +76,8 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
 
 
 class _Builder:
+    """One document: apispec's marshmallow converter plus the shapes written here."""
+
     def __init__(self) -> None:
         self.plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
         self.spec = APISpec(

@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from navixy_panel import keys, observability
 from navixy_panel.errors import invalid
-from navixy_panel.fields import WholeNumber
+from navixy_panel.fields import Id, WholeNumber
 from navixy_panel.navixy.actions import ActionTable, Call
 from navixy_panel.navixy.validation import JsonObject
 from navixy_panel.services import audit, gateways, sending
@@ -43,7 +43,7 @@ class CreateParams(Schema):
 
 
 class UpdateGatewaySchema(GatewaySchema):
-    id = WholeNumber(required=True)
+    id = Id(required=True)
 
 
 class UpdateParams(Schema):
@@ -57,7 +57,7 @@ class GatewayIdParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    gateway_id = WholeNumber(required=True)
+    gateway_id = Id(required=True)
 
 
 class SendEmailParams(Schema):
@@ -65,7 +65,7 @@ class SendEmailParams(Schema):
         unknown = EXCLUDE
 
     to = fields.Email(required=True)
-    gateway_id = WholeNumber(load_default=None)
+    gateway_id = Id(load_default=None)
 
 
 class OwnGatewayOut(Schema):
@@ -80,7 +80,8 @@ class LeasableGatewayOut(Schema):
     id = fields.Integer(required=True)
     label = fields.String(required=True)
     provider = fields.String(required=True)
-    default_from_address = fields.String(allow_none=True, required=True)
+    # Navixy omits null fields; its schema declares this one a string.
+    default_from_address = fields.String()
 
 
 class GatewayListOut(Schema):

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from navixy_panel.errors import ApiError
+from navixy_panel.errors import ApiError, ParamError
 from navixy_panel.security import tokens
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -25,7 +25,23 @@ async def read_params(request: web.Request, max_body_bytes: int) -> dict[str, An
     if request.method not in ("GET", "HEAD") and request.body_exists:
         _refuse_oversized(request, max_body_bytes)
         params.update(await _read_body(request))
+    _refuse_nul(params, "")
     return {name: value for name, value in params.items() if value != "" and value is not None}
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """PostgreSQL text cannot hold U+0000; refuse it here (code 7) rather than fail in SQL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(7, errors=[ParamError(path or "params",
+                                                 "Must not contain the NUL character.")])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(str(key), path)
+            _refuse_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, path)
 
 
 def _refuse_oversized(request: web.Request, max_body_bytes: int) -> None:
@@ -43,6 +59,8 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(9) from None
+    except ValueError:  # a multipart body without its boundary, or otherwise unreadable
+        raise ApiError(5, "Wrong request format: the multipart body cannot be read") from None
     if not raw.strip():
         return {}
     # `curl -d '{"hash": …}'` sends JSON labelled as a form; treat a body that
@@ -50,7 +68,10 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
     if content_type == "application/json" or raw.lstrip().startswith(b"{"):
         return _json_object(raw)
     if content_type in _FORM_TYPES or content_type == "application/octet-stream":
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:
+            raise ApiError(5, "Wrong request format: the form body cannot be read") from None
         return {k: v for k, v in form.items() if isinstance(v, str)}
     raise ApiError(5)
 

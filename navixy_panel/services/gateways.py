@@ -76,8 +76,10 @@ async def list_for(session: AsyncSession, *, dealer_id: int, parent_id: int | No
             result.own.append({"id": gateway_id, "leasable": leasable, "label": label,
                                "provider": provider, "params": public_params(params)})
         else:  # a sub-dealer never sees its parent's SMTP params
-            result.leasable.append({"id": gateway_id, "label": label, "provider": provider,
-                                    "default_from_address": params.get(FROM)})
+            entry = {"id": gateway_id, "label": label, "provider": provider}
+            if params.get(FROM) is not None:  # Navixy omits null fields (its schema: string)
+                entry["default_from_address"] = params[FROM]
+            result.leasable.append(entry)
     return result
 
 
