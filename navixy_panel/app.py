@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from navixy_panel import health, keys, observability, openapi
-from navixy_panel.cors import cors_middleware
 from navixy_panel.db.context import (
     caches_ctx,
     embedded_postgres_ctx,
@@ -13,9 +12,8 @@ from navixy_panel.db.context import (
     migrations_ctx,
     secret_box_ctx,
 )
-from navixy_panel.middleware import error_middleware
+from navixy_panel.middleware import edge_middleware
 from navixy_panel.navixy import dispatch
-from navixy_panel.observability import metrics_middleware, request_id_middleware
 from navixy_panel.settings import Settings
 from navixy_panel.webitel import auth as webitel_auth
 from navixy_panel.webitel import settings_api
@@ -24,13 +22,13 @@ from navixy_panel.webitel import settings_api
 def create_app(settings: Settings) -> web.Application:
     # aiohttp's own size check is a backstop; the Navixy face refuses by
     # Content-Length before reading (code 9).
-    app = web.Application(middlewares=[request_id_middleware, cors_middleware,
-                                       metrics_middleware, error_middleware],
+    metrics = observability.Metrics()
+    app = web.Application(middlewares=[edge_middleware(settings, metrics)],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx,
                             caches_ctx])
-    observability.install(app)
+    observability.install(app, metrics)
     app.router.add_routes(health.routes)
     app.router.add_routes(openapi.routes)
     dispatch.add_routes(app)

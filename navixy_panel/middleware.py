@@ -1,4 +1,10 @@
-"""The one place where failures become responses.
+"""The one middleware: what every request passes through, and the one place
+where failures become responses.
+
+It is a single layer on purpose: each aiohttp middleware layer costs a
+wrapper call on every request, and the list endpoint is hot. In order: the
+request id, the CORS preflight, the time-out, error mapping, CORS headers and
+metrics.
 
 Domain errors (`ApiError`) become Navixy's envelope with the HTTP status of
 Navixy's table; aiohttp's own HTTP errors become JSON too; anything else is
@@ -10,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
-from navixy_panel import keys
+from navixy_panel import cors, keys, observability
 from navixy_panel.db.faults import database_unavailable
 from navixy_panel.errors import ApiError
 from navixy_panel.navixy.dispatch import json_response
+from navixy_panel.observability import Metrics
+from navixy_panel.settings import Settings
 from navixy_panel.webitel import errors as webitel_errors
 from navixy_panel.webitel.errors import WebitelError
 
@@ -38,9 +47,25 @@ def navixy_error_body(error: ApiError) -> dict[str, Any]:
     return body
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    deadline = asyncio.timeout(request.config_dict[keys.SETTINGS].request_timeout_seconds)
+def edge_middleware(settings: Settings, metrics: Metrics) -> Middleware:
+    origins, timeout = settings.cors_origins, settings.request_timeout_seconds
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = observability.assign_request_id(request)
+        response = cors.preflight(request, origins) or await _answer(request, handler, timeout)
+        cors.allow(request, response, origins)
+        response.headers["X-Request-Id"] = request_id
+        observability.observe(request, response, started, metrics)
+        return response
+
+    return edge
+
+
+async def _answer(request: web.Request, handler: Handler,
+                  timeout: float) -> web.StreamResponse:
+    deadline = asyncio.timeout(timeout)
     try:
         async with deadline:
             return await handler(request)

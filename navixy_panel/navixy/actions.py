@@ -24,7 +24,8 @@ from navixy_panel.settings import Settings
 
 @dataclass(slots=True)
 class Call:
-    """Everything a handler needs for one request. The database session is opened
+    """Everything a handler needs for one request (Navixy actions are routes of the
+    root app, so `request.app` is where the state lives). The database session is opened
     on first use (a cached answer needs none); its transaction is committed by
     the dispatcher when the handler returns, rolled back when it raises."""
 
@@ -37,12 +38,12 @@ class Call:
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self.request.config_dict[keys.SESSIONMAKER]()
+            self._session = self.request.app[keys.SESSIONMAKER]()
         return self._session
 
     @property
     def caches(self) -> Caches:
-        return self.request.config_dict[keys.CACHES]
+        return self.request.app[keys.CACHES]
 
     async def finish(self, commit: bool) -> None:
         if self._session is not None:

@@ -42,7 +42,7 @@ async def handle(request: web.Request) -> web.Response:
         raise ApiError(111)
     if request.method not in ("GET", "POST"):
         raise ApiError(112)
-    settings = request.config_dict[keys.SETTINGS]
+    settings = request.app[keys.SETTINGS]  # the root app: no ChainMap lookup per request
     params = await read_params(request, settings.max_body_bytes)
     hash_value = session_hash(request, params) if action.needs_session else None
     params.pop("hash", None)
