@@ -12,7 +12,7 @@ from navixy_panel.db.context import (
     migrations_ctx,
     secret_box_ctx,
 )
-from navixy_panel.middleware import edge_middleware
+from navixy_panel.middleware import Deadlines, deadlines_ctx, edge_middleware
 from navixy_panel.navixy import dispatch
 from navixy_panel.settings import Settings
 from navixy_panel.webitel import auth as webitel_auth
@@ -23,11 +23,13 @@ def create_app(settings: Settings) -> web.Application:
     # aiohttp's own size check is a backstop; the Navixy face refuses by
     # Content-Length before reading (code 9).
     metrics = observability.Metrics()
-    app = web.Application(middlewares=[edge_middleware(settings, metrics)],
+    deadlines = Deadlines(settings.request_timeout_seconds)
+    app = web.Application(middlewares=[edge_middleware(settings, metrics, deadlines)],
                           client_max_size=settings.max_body_bytes)
+    app[keys.DEADLINES] = deadlines
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx,
-                            caches_ctx])
+                            caches_ctx, deadlines_ctx])
     observability.install(app, metrics)
     app.router.add_routes(health.routes)
     app.router.add_routes(openapi.routes)

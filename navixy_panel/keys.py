@@ -12,6 +12,7 @@ from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.settings import Settings
 
 if TYPE_CHECKING:
+    from navixy_panel.middleware import Deadlines
     from navixy_panel.observability import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +24,4 @@ CACHES = web.AppKey("caches", Caches)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The Navixy code a request ended with (0 for success), for metrics.
 RESULT_CODE = web.RequestKey("result_code", int)
+DEADLINES: web.AppKey[Deadlines] = web.AppKey("deadlines")
