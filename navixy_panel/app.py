@@ -9,6 +9,7 @@ from navixy_panel.db.context import (
     caches_ctx,
     embedded_postgres_ctx,
     engine_ctx,
+    housekeeping_ctx,
     migrations_ctx,
     secret_box_ctx,
 )
@@ -29,7 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.DEADLINES] = deadlines
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, secret_box_ctx,
-                            caches_ctx, deadlines_ctx])
+                            caches_ctx, deadlines_ctx, housekeeping_ctx])
     observability.install(app, metrics)
     app.router.add_routes(health.routes)
     app.router.add_routes(openapi.routes)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
@@ -106,17 +107,21 @@ async def test_logout_is_refused_at_once_here_and_within_a_second_there(make_cli
     assert waited < 1.0
 
 
-async def test_blocking_from_outside_reaches_both_instances(make_client, db) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("change", [{"block_status": "BLOCK_LOGIN"},
+                                    {"password_hash": "$argon2id$new"}])
+async def test_block_or_password_change_from_outside_reaches_both_instances(  # type: ignore[no-untyped-def]
+        make_client, db, change: dict[str, str]) -> None:
     a, b = await instances(make_client, db)
     await a.dealer("d1")
     h = await a.login("d1")
     await list_of(a, h)
     await list_of(b, h)
-    # As `navixy-panel dealer update d1 --block-status BLOCK_LOGIN` does, from another process:
+    # As `navixy-panel dealer update d1 --block-status …` / `--password-stdin` does,
+    # from another process:
     async with db.begin() as session:
         from navixy_panel.services import dealers
 
-        await dealers.update_dealer(session, "d1", block_status="BLOCK_LOGIN")
+        await dealers.update_dealer(session, "d1", **change)
     for api in (a, b):
         async def refused(api: Api = api) -> bool:
             return (await api.call("gateways/email/list", hash=h))[0] == 400

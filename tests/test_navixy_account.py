@@ -136,3 +136,20 @@ async def test_failures_are_limited_per_address(make_client, db) -> None:  # typ
     await api.error("account/auth", 12, 400, form={"login": "x1", "password": "bad"})
     await api.error("account/auth", 12, 400, form={"login": "x2", "password": "bad"})
     await api.error("account/auth", 15, 429, form={"login": "d1", "password": PASSWORD})
+
+
+async def test_expired_sessions_are_swept_at_start(make_client, db) -> None:  # type: ignore[no-untyped-def]
+    api = Api(await make_client(session_ttl_seconds=1), db)
+    await api.dealer("d1")
+    await api.login("d1")
+    live = await api.login("d1")
+    await asyncio.sleep(1.2)
+    await api.sql("UPDATE sessions SET expires_at = now() + interval '1 hour' "
+                  "WHERE digest = :d", d=hashlib.sha256(live.encode()).digest())
+    await make_client()  # another instance starting sweeps what has expired
+    for _ in range(100):
+        if len(await api.sql("SELECT 1 FROM sessions")) == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert len(await api.sql("SELECT 1 FROM sessions")) == 1
+    await api.ok("gateways/email/list", hash=live)

@@ -22,8 +22,11 @@ from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.security.secret_box import SecretBox, keys_for
+from navixy_panel.services import rate_limits, sessions
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 600
 
 
 async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -106,3 +109,24 @@ async def caches_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Deletes expired sessions and old rate counters now and then, so the tables
+    stay the size of what is live. Every instance does it; it is idempotent."""
+
+    async def sweep_forever() -> None:
+        while True:
+            try:
+                async with app[keys.SESSIONMAKER].begin() as session:
+                    await sessions.purge_expired(session)
+                    await rate_limits.purge(session, older_than_seconds=86400)
+            except Exception as exc:  # the database may be away; try again later
+                log.warning("housekeeping skipped: %s", type(exc).__name__)
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    task = asyncio.create_task(sweep_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import now
 
@@ -75,4 +75,10 @@ async def end_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
 
 
 async def purge_expired(session: AsyncSession) -> None:
-    await session.execute(delete(PanelSession).where(PanelSession.expires_at <= now()))
+    """Expired rows are already refused; deleting them keeps the table small.
+
+    The DELETE runs only when there is something to delete: its statement trigger
+    notifies every instance, which clears their caches."""
+    expired = PanelSession.expires_at <= now()
+    if await session.scalar(select(exists().where(expired))):
+        await session.execute(delete(PanelSession).where(expired))
