@@ -135,7 +135,7 @@ def _compute_labels(request: web.Request) -> tuple[str, str]:
     if path.startswith(("/v2/panel/", "/panel/")):
         from navixy_panel.navixy.dispatch import ACTIONS
 
-        action = request.match_info.get("action", "").strip("/")
+        action = path.split("/panel/", 1)[1].strip("/")
         return "navixy", action if action in ACTIONS else "unknown"
     if path.startswith("/api/v2/email/settings"):
         test = "/test" if path.startswith("/api/v2/email/settings/test") else ""

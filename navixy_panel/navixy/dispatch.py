@@ -7,7 +7,8 @@ instead of aiohttp's HTML 404/405.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from functools import partial
 from typing import Any
 
 import orjson
@@ -36,8 +37,8 @@ def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-async def handle(request: web.Request) -> web.Response:
-    action = ACTIONS.get(request.match_info["action"].strip("/"))
+async def handle(request: web.Request, action_path: str | None = None) -> web.Response:
+    action = ACTIONS.get(action_path or request.match_info["action"].strip("/"))
     if action is None:
         raise ApiError(111)
     if request.method not in ("GET", "POST"):
@@ -78,7 +79,7 @@ async def _caller(call: Call, hash_value: str) -> sessions.Caller:
     caches = call.caches
     digest = tokens.digest(hash_value)
     cached = caches.sessions.get(digest) if caches.enabled else None
-    if cached is not None and cached.expires_at > datetime.now(UTC):
+    if cached is not None and cached.expires_at.timestamp() > time.time():
         return cached
     generation = caches.generation
     caller = await sessions.resolve(call.session, hash_value)
@@ -89,5 +90,10 @@ async def _caller(call: Call, hash_value: str) -> sessions.Caller:
 
 
 def add_routes(app: web.Application) -> None:
+    # Known actions as plain paths first: aiohttp finds those by dictionary lookup,
+    # without trying the catch-all's regular expression (the list path is hot).
     for prefix in PREFIXES:
+        for path in ACTIONS:
+            for variant in (prefix + path, prefix + path + "/"):
+                app.router.add_route("*", variant, partial(handle, action_path=path))
         app.router.add_route("*", prefix + "{action:.*}", handle)
