@@ -42,6 +42,10 @@ class Call:
         return self._session
 
     @property
+    def has_session(self) -> bool:
+        return self._session is not None
+
+    @property
     def caches(self) -> Caches:
         return self.request.app[keys.CACHES]
 

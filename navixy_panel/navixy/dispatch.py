@@ -49,7 +49,7 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
     params.pop("hash", None)
 
     call = Call(request, settings, params)
-    committed = False
+    committed = False  # a cached answer opens no database session: nothing to finish
     try:
         if hash_value is not None:
             call.caller = await _caller(call, hash_value)
@@ -62,10 +62,11 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
             except ValidationError as exc:
                 raise to_api_error(exc) from None
         result = await action.handler(call)
-        await call.finish(commit=True)
+        if call.has_session:
+            await call.finish(commit=True)
         committed = True
     finally:
-        if not committed:
+        if not committed and call.has_session:
             await call.finish(commit=False)
     if action.invalidates:
         call.caches.clear()  # this instance sees its own write at once

@@ -21,8 +21,11 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 async def read_params(request: web.Request, max_body_bytes: int) -> dict[str, Any]:
     """Merged parameters; raises code 9 for an oversized body, 5 for malformed JSON."""
+    has_body = request.method not in ("GET", "HEAD") and request.body_exists
+    if not has_body and not request.query_string:
+        return {}  # the list call with the hash in a header: nothing to read
     params: dict[str, Any] = dict(request.query)
-    if request.method not in ("GET", "HEAD") and request.body_exists:
+    if has_body:
         _refuse_oversized(request, max_body_bytes)
         params.update(await _read_body(request))
     _refuse_nul(params, "")
