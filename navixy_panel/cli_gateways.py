@@ -95,6 +95,7 @@ def _rotate_secrets(args: argparse.Namespace, settings: Settings) -> None:
             .where(EmailGateway.password_encrypted.is_not(None))
             .with_for_update())).all()
         for gateway_id, token in rows:
+            assert token is not None  # selected above
             await session.execute(update(EmailGateway).where(EmailGateway.id == gateway_id)
                                   .values(password_encrypted=box.rotate(token)))
         return {"rotated": len(rows)}

@@ -7,10 +7,11 @@ they are for a local trial only, never for a reachable server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel import keys, permissions
 from navixy_panel.db.models import Dealer
@@ -22,7 +23,7 @@ OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
 
 
-async def seed(session) -> bool:  # type: ignore[no-untyped-def]
+async def seed(session: AsyncSession) -> bool:
     """Seeds only an empty database; returns whether it did."""
     if await session.scalar(select(func.count()).select_from(Dealer)):
         return False
@@ -49,7 +50,7 @@ async def seed(session) -> bool:  # type: ignore[no-untyped-def]
     return True
 
 
-def demo_ctx(port: int):  # type: ignore[no-untyped-def]
+def demo_ctx(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with app[keys.SESSIONMAKER].begin() as session:
             seeded = await seed(session)

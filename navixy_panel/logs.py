@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -87,4 +88,4 @@ def configure(settings: Settings) -> None:
 
 
 # What `web.run_app` / `AppRunner` need so that every access line goes through AccessLogger.
-RUNNER_KWARGS = {"access_log_class": AccessLogger}
+RUNNER_KWARGS: dict[str, Any] = {"access_log_class": AccessLogger}

@@ -109,17 +109,16 @@ async def _answer(request: web.Request, handler: Handler,
         deadlines.expired.discard(task)
         task.uncancel()
         log.error("%s %s ran past the request time-out", request.method, request.path)
-        error = ApiError(6, "Unexpected error: the request took too long")
+        late = ApiError(6, "Unexpected error: the request took too long")
         if is_webitel(request):
-            return webitel_errors.error_response(WebitelError(500, error.description))
-        return navixy_error(request, error)
+            return webitel_errors.error_response(WebitelError(500, late.description))
+        return navixy_error(request, late)
     except TimeoutError:  # a connect time-out inside: the database is away
         return _unavailable(request)
     except ApiError as error:
         return navixy_error(request, error)
     except web.HTTPRequestEntityTooLarge:
-        error = ApiError(9)
-        return navixy_error(request, error)
+        return navixy_error(request, ApiError(9))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -131,8 +130,7 @@ async def _answer(request: web.Request, handler: Handler,
         if database_unavailable(exc):
             return _unavailable(request)
         log.exception("unexpected error in %s %s", request.method, request.path)
-        error = ApiError(6)
-        return navixy_error(request, error)
+        return navixy_error(request, ApiError(6))
     finally:
         deadlines.running.pop(task, None)
 

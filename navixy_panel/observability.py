@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.pool import QueuePool
 
 from navixy_panel import keys, mailer
 from navixy_panel.errors import ApiError
@@ -84,13 +86,14 @@ class PoolCollector:
     def __init__(self, app: web.Application) -> None:
         self.app = app
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         engine = self.app.get(keys.ENGINE)
         if engine is None:
             return
         pool = engine.sync_engine.pool
-        for name, value in (("checked_out", pool.checkedout()), ("size", pool.size()),  # type: ignore[attr-defined]
-                            ("overflow", pool.overflow())):  # type: ignore[attr-defined]
+        assert isinstance(pool, QueuePool)  # what create_async_engine gives us (see db/context.py)
+        for name, value in (("checked_out", pool.checkedout()), ("size", pool.size()),
+                            ("overflow", pool.overflow())):
             yield GaugeMetricFamily(f"navixy_panel_db_pool_{name}",
                                     f"Database pool: connections {name.replace('_', ' ')}",
                                     value=value)

@@ -36,7 +36,7 @@ routes = web.RouteTableDef()
 
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 NAVIXY_PREFIX = "/v2/panel/"
-WEBITEL_SECURITY = [{"WebitelKey": [], "WebitelToken": []}]
+WEBITEL_SECURITY: list[dict[str, list[str]]] = [{"WebitelKey": [], "WebitelToken": []}]
 
 # Codes any Navixy action can answer: bad body (5), unexpected failure (6),
 # oversized body (9), database unavailable (14).
@@ -70,6 +70,7 @@ _WEBITEL_INFO = {
 
 def _schema_name(schema: type[Schema] | Schema) -> str:
     cls = resolve_schema_cls(schema)
+    assert not isinstance(cls, list)  # our schemas are single classes
     name = cls.__name__.removesuffix("Schema")
     # Webitel's nested schemas have generic names (Auth, Options): keep them apart.
     return f"Webitel{name}" if cls.__module__.startswith("navixy_panel.webitel") else name
@@ -108,11 +109,15 @@ class _Builder:
     # -- marshmallow ------------------------------------------------------------
     def _object(self, schema: type[Schema]) -> dict[str, Any]:
         """Inline JSON Schema of a marshmallow schema (nested ones become components)."""
-        result: dict[str, Any] = self.plugin.converter.schema2jsonschema(schema())
+        converter = self.plugin.converter
+        assert converter is not None  # set once the plugin is registered with the spec
+        result: dict[str, Any] = converter.schema2jsonschema(schema())
         return result
 
     def _ref(self, schema: type[Schema]) -> dict[str, Any]:
-        result: dict[str, Any] = self.plugin.converter.resolve_nested_schema(schema)
+        converter = self.plugin.converter
+        assert converter is not None
+        result: dict[str, Any] = converter.resolve_nested_schema(schema)
         return result
 
     def _params(self, schema: type[Schema], media: str) -> dict[str, Any]:

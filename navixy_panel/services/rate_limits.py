@@ -7,14 +7,16 @@ for brute-force protection.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, literal, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import RateCounter
 
 
-def _window(window_seconds: int):  # type: ignore[no-untyped-def]
+def _window(window_seconds: int) -> ColumnElement[Any]:
     # Start of the current window, computed by the database clock that every instance shares.
     return func.to_timestamp(
         func.floor(func.extract("epoch", func.now()) / window_seconds) * window_seconds
@@ -31,14 +33,13 @@ async def count(session: AsyncSession, bucket: str, window_seconds: int) -> int:
 
 async def hit(session: AsyncSession, bucket: str, window_seconds: int) -> int:
     """Counts one event and returns the window's total including it."""
-    statement = insert(RateCounter).values(
+    upsert = insert(RateCounter).values(
         bucket=bucket, window_start=_window(window_seconds), hits=literal(1)
-    )
-    statement = statement.on_conflict_do_update(
+    ).on_conflict_do_update(
         index_elements=[RateCounter.bucket, RateCounter.window_start],
         set_={"hits": RateCounter.hits + 1},
-    ).returning(RateCounter.hits)
-    return int(await session.scalar(statement) or 0)
+    )
+    return int(await session.scalar(upsert.returning(RateCounter.hits)) or 0)
 
 
 async def purge(session: AsyncSession, older_than_seconds: int) -> None:

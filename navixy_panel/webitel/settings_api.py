@@ -71,7 +71,8 @@ def _gateway_input(document: dict[str, Any], current: EmailGateway | None
     try:
         return mapping.to_gateway(document, current)
     except ValidationError as exc:
-        renamed = {_FIELD_NAMES.get(key, key): value for key, value in exc.messages.items()}
+        messages = exc.messages if isinstance(exc.messages, dict) else {"options": exc.messages}
+        renamed = {_FIELD_NAMES.get(key, key): value for key, value in messages.items()}
         raise invalid(ValidationError(renamed)) from None
 
 
