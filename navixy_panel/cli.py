@@ -128,16 +128,21 @@ def run_in_transaction(settings: Settings,
     """Migrates, then runs `work` in one committed transaction."""
     with database_url(settings) as url:
         migrate.upgrade(url)
+        return in_transaction(url, work)
 
-        async def runner() -> T:
-            engine = create_async_engine(url, hide_parameters=True)
-            try:
-                async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
-                    return await work(session)
-            finally:
-                await engine.dispose()
 
-        return asyncio.run(runner())
+def in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Blocking: runs `work` in one committed transaction on its own short-lived engine."""
+
+    async def runner() -> T:
+        engine = create_async_engine(url, hide_parameters=True)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(runner())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:

@@ -74,16 +74,6 @@ def _print(seeded: bool, port: int) -> None:
 
 def seed_and_print(url: str, port: int) -> None:
     """For `serve --workers N`: the parent seeds once, before the workers start."""
-    import asyncio
+    from navixy_panel.cli import in_transaction
 
-    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-
-    async def run() -> bool:
-        engine = create_async_engine(url)
-        try:
-            async with async_sessionmaker(engine).begin() as session:
-                return await seed(session)
-        finally:
-            await engine.dispose()
-
-    _print(asyncio.run(run()), port)
+    _print(in_transaction(url, seed), port)

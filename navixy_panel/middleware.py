@@ -31,7 +31,6 @@ from navixy_panel.navixy.dispatch import json_response
 from navixy_panel.observability import Metrics
 from navixy_panel.settings import Settings
 from navixy_panel.webitel import errors as webitel_errors
-from navixy_panel.webitel.errors import WebitelError
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +108,13 @@ async def _answer(request: web.Request, handler: Handler,
         deadlines.expired.discard(task)
         task.uncancel()
         log.error("%s %s ran past the request time-out", request.method, request.path)
-        late = ApiError(6, "Unexpected error: the request took too long")
-        if is_webitel(request):
-            return webitel_errors.error_response(WebitelError(500, late.description))
-        return navixy_error(request, late)
+        return _render(request, ApiError(6, "Unexpected error: the request took too long"))
     except TimeoutError:  # a connect time-out inside: the database is away
         return _unavailable(request)
     except ApiError as error:
-        return navixy_error(request, error)
+        return _render(request, error)
     except web.HTTPRequestEntityTooLarge:
-        return navixy_error(request, ApiError(9))
+        return _render(request, ApiError(9))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -130,16 +126,20 @@ async def _answer(request: web.Request, handler: Handler,
         if database_unavailable(exc):
             return _unavailable(request)
         log.exception("unexpected error in %s %s", request.method, request.path)
-        return navixy_error(request, ApiError(6))
+        return _render(request, ApiError(6))
     finally:
         deadlines.running.pop(task, None)
 
 
 def _unavailable(request: web.Request) -> web.Response:
     log.error("database unavailable during %s %s", request.method, request.path)
+    return _render(request, ApiError(14))
+
+
+def _render(request: web.Request, error: ApiError) -> web.Response:
+    """A failure in the shape of the face the request was for."""
     if is_webitel(request):
-        return webitel_errors.error_response(WebitelError(503, "Database unavailable"))
-    error = ApiError(14)
+        return webitel_errors.error_response(webitel_errors.translate(error))
     return navixy_error(request, error)
 
 

@@ -787,3 +787,24 @@ async def test_other_method_on_settings_is_not_a_500(api: Api, webitel: Webitel)
     status, body = await webitel.call("PATCH", auth=auth, json=SEED_CREATE)
     assert status in (404, 405), body
     assert body["status"] == "error"
+
+
+async def test_unexpected_failures_answer_in_webitel_shape(
+        api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The edge middleware renders what the Webitel handlers do not catch, in their shape."""
+    from navixy_panel.services import dealers as dealers_service
+
+    await api.dealer("d1", domain="d1.example")
+    login = await (await api.client.post("/login", json={"username": "d1",
+                                                         "password": PASSWORD})).json()
+    headers = {"X-Key": login["key"], "X-Access-Token": login["token"]}
+    for failure, expected in ((RuntimeError("SELECT secret"), (500, "Unexpected error")),
+                              (ConnectionRefusedError(), (503, "Database unavailable"))):
+        async def broken(*args: Any, failure: Exception = failure, **kwargs: Any) -> None:
+            raise failure
+
+        monkeypatch.setattr(dealers_service, "in_scope", broken)
+        response = await api.client.get("/api/v2/email/settings", headers=headers)
+        assert (response.status, await response.json()) == (
+            expected[0], {"status": "error", "info": expected[1]})
+    assert "SELECT secret" in caplog.text  # logged for the operator, never answered

@@ -1,13 +1,13 @@
 """Webitel's error shape, `{"status": "error", "info": "…"}` with the HTTP status.
 
 Services raise Navixy-coded `ApiError`s; this is where they are translated for
-Webitel clients (201 → 404, 7 → 400, 261 → 409, 209 → 502 with the SMTP reply
+Webitel clients (by this face's handlers, and by the edge middleware for
+failures that reach it) (201 → 404, 7 → 400, 261 → 409, 209 → 502 with the SMTP reply
 code in `code`, …). Nothing internal ever reaches `info`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -15,11 +15,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from marshmallow import ValidationError
 
-from navixy_panel.db.faults import database_unavailable
 from navixy_panel.errors import ApiError
-from navixy_panel.navixy.validation import flatten
-
-log = logging.getLogger(__name__)
+from navixy_panel.navixy.validation import to_api_error
 
 
 class WebitelError(Exception):
@@ -40,8 +37,7 @@ def error_response(error: WebitelError) -> web.Response:
 
 
 def invalid(exc: ValidationError) -> WebitelError:
-    problems = sorted(flatten(exc.messages), key=lambda e: e.parameter)
-    return WebitelError(400, "; ".join(f"{e.parameter}: {e.error}" for e in problems))
+    return translate(to_api_error(exc))
 
 
 _FROM_NAVIXY = {
@@ -59,8 +55,8 @@ def translate(error: ApiError) -> WebitelError:
         return WebitelError(400, info)
     if error.code == 209:
         return WebitelError(502, error.description, error.smtp_code)
-    if error.code == 5:
-        return WebitelError(400, error.description)
+    if error.code in (5, 6):
+        return WebitelError(400 if error.code == 5 else 500, error.description)
     status, info = _FROM_NAVIXY.get(error.code, (500, "Internal server error"))
     return WebitelError(status, info)
 
@@ -82,12 +78,8 @@ async def handle_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status == 404:
             return error_response(WebitelError(404, f"{request.path} not found."))
         return error_response(WebitelError(exc.status, exc.reason))
-    except Exception as exc:
-        if database_unavailable(exc):
-            log.error("database unavailable during %s %s", request.method, request.path)
-            return error_response(WebitelError(503, "Database unavailable"))
-        log.exception("unexpected error in %s %s", request.method, request.path)
-        return error_response(WebitelError(500, "Internal server error"))
+    # Anything else (database away, a bug, the time-out) is the edge middleware's
+    # to log and answer, in this face's shape.
 
 
 @web.middleware
