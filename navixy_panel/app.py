@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from navixy_panel import health, keys, observability, openapi
+from navixy_panel import health, keys, logs, observability, openapi
 from navixy_panel.db.context import (
     caches_ctx,
     embedded_postgres_ctx,
@@ -23,6 +23,7 @@ from navixy_panel.webitel import settings_api
 def create_app(settings: Settings) -> web.Application:
     # aiohttp's own size check is a backstop; the Navixy face refuses by
     # Content-Length before reading (code 9).
+    logs.mask_library_logs()
     metrics = observability.Metrics()
     deadlines = Deadlines(settings.request_timeout_seconds)
     app = web.Application(middlewares=[edge_middleware(settings, metrics, deadlines)],

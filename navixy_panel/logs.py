@@ -89,3 +89,8 @@ def configure(settings: Settings) -> None:
 
 # What `web.run_app` / `AppRunner` need so that every access line goes through AccessLogger.
 RUNNER_KWARGS: dict[str, Any] = {"access_log_class": AccessLogger}
+
+
+def mask_library_logs() -> None:
+    """Masks secrets in the lines aiohttp itself writes about requests it could not
+    parse (an over-long request line or header); idempotent. To be filled in."""
