@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from navixy_panel.observability import RequestIdFilter
+from navixy_panel.http.observability import RequestIdFilter
 from navixy_panel.settings import Settings
 
 SECRET_PARAMS = frozenset({"hash", "password", "access_token", "x_key", "token", "key"})

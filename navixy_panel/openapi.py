@@ -1,7 +1,7 @@
 """OpenAPI 3.1 document for both faces, generated from the marshmallow schemas.
 
 Why generated: every Navixy action's parameters and result come from the very
-schemas the dispatcher loads and answers with (`dispatch.ACTIONS`), so the
+schemas the dispatcher loads and answers with (`navixy.routes.ACTIONS`), so the
 document cannot drift from the code; a new action appears in it by being
 declared. Only what has no schema in the code is written here: the two
 envelopes (Navixy's `success`/`status`, Webitel's `status`/`info`), the Webitel
@@ -24,11 +24,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema
 
-from navixy_panel.errors import ERROR_TABLE
+from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.navixy.actions import Action
-from navixy_panel.navixy.dispatch import ACTIONS
+from navixy_panel.navixy.errors import ERROR_TABLE
+from navixy_panel.navixy.routes import ACTIONS
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.webitel import auth as webitel_auth
 from navixy_panel.webitel import mapping
 

@@ -9,13 +9,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from navixy_panel import keys
-from navixy_panel import permissions as catalogue
 from navixy_panel.db.models import Dealer
+from navixy_panel.domain import permissions as catalogue
+from navixy_panel.domain.caller import OPERATOR
+from navixy_panel.domain.smtp_params import SmtpParamsSchema
+from navixy_panel.http import keys
 from navixy_panel.security.passwords import hash_password
 from navixy_panel.security.secret_box import SecretBox
-from navixy_panel.services import audit, dealers, gateways
-from navixy_panel.smtp_params import SmtpParamsSchema
+from navixy_panel.services import dealers, gateways
 
 PASSWORD = "correct horse battery staple"
 
@@ -40,7 +41,7 @@ class Api:
     # moment later; clearing them here makes the next request see the write
     # deterministically (tests/test_cache.py covers the NOTIFY path itself).
     def invalidate(self) -> None:
-        self.client.app[keys.CACHES].clear()
+        self.client.app[keys.CONTEXT].caches.invalidate_all()
 
     async def dealer(self, login: str, *, password: str = PASSWORD, parent: str | None = None,
                      permissions: dict[str, list[str]] | None = None,
@@ -63,7 +64,7 @@ class Api:
                                                    label=label, provider=provider,
                                                    leasable=leasable,
                                                    params=full_params(**params)),
-                                               actor=audit.OPERATOR)
+                                               actor=OPERATOR)
         self.invalidate()
         return gateway_id
 

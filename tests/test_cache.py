@@ -17,13 +17,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
-from navixy_panel import keys
 from navixy_panel.cache import Caches
+from navixy_panel.http import keys
 from tests.helpers import Api
 
 
 def caches_of(api: Api) -> Caches:
-    return api.client.app[keys.CACHES]
+    return api.client.app[keys.CONTEXT].caches
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 1.0) -> float:
@@ -121,7 +121,7 @@ async def test_block_or_password_change_from_outside_reaches_both_instances(  # 
     async with db.begin() as session:
         from navixy_panel.services import dealers
 
-        await dealers.update_dealer(session, "d1", **change)
+        await dealers.update_dealer(session, "d1", **change)  # straight SQL, no cache told
     for api in (a, b):
         async def refused(api: Api = api) -> bool:
             return (await api.call("gateways/email/list", hash=h))[0] == 400

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 
-from navixy_panel import permissions
+from navixy_panel.domain import permissions
 from tests.helpers import PASSWORD, Api
 
 WRONG_LOGIN = {"success": False, "status": {"code": 12, "description": "Dealer not found"}}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from navixy_panel.errors import ApiError
-from navixy_panel.navixy import dispatch
+from navixy_panel.navixy import routes as dispatch
 from navixy_panel.navixy.actions import Action
+from navixy_panel.navixy.errors import NavixyError
 from tests.helpers import Api
 
 EMPTY_LIST = {"success": True, "bound_gateway": None, "own": [], "leasable": []}
@@ -168,9 +168,9 @@ async def test_unknown_path_is_a_json_404(api: Api) -> None:
 
 
 async def test_api_error_http_status_defaults_to_400() -> None:
-    assert ApiError(201).http_status == 400
-    assert ApiError(261).http_status == 403
-    assert ApiError(15).http_status == 429
+    assert NavixyError(201).http_status == 400
+    assert NavixyError(261).http_status == 403
+    assert NavixyError(15).http_status == 429
 
 
 async def test_a_handler_past_the_time_limit_answers_code_6(make_client, db,  # type: ignore[no-untyped-def]

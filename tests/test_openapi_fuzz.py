@@ -47,9 +47,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from navixy_panel import keys
 from navixy_panel.app import create_app
-from navixy_panel.navixy.dispatch import ACTIONS
+from navixy_panel.http import keys
+from navixy_panel.navixy.routes import ACTIONS
 from navixy_panel.settings import Settings
 from tests.helpers import PASSWORD, Api
 
@@ -177,7 +177,8 @@ async def arrange(database_url: str) -> None:
     `fuzz-sub` bound to that gateway too."""
     engine = create_async_engine(database_url)
     # Nothing is cached yet (the server starts afterwards): invalidating is a no-op.
-    no_client = SimpleNamespace(app={keys.CACHES: SimpleNamespace(clear=lambda: None)})
+    no_client = SimpleNamespace(app={keys.CONTEXT: SimpleNamespace(
+        caches=SimpleNamespace(invalidate_all=lambda: None))})
     api = Api(cast(TestClient, no_client), async_sessionmaker(engine, expire_on_commit=False))
     try:
         await api.sql(f"ALTER TABLE email_gateways ALTER COLUMN id RESTART WITH "

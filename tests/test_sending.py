@@ -169,7 +169,7 @@ async def test_debug_logs_the_dialogue_without_credentials(
                                             "mail.smtp.auth": True, "mail.smtp.user": USER,
                                             "mail.smtp.password": PASSWORD})
         assert await send(api, h, gateway_id) == (200, {"success": True})
-    dialogue = [r.getMessage() for r in caplog.records if r.name == "navixy_panel.mailer"]
+    dialogue = [r.getMessage() for r in caplog.records if r.name == "navixy_panel.mail.mailer"]
     assert any("AUTH *** 235" in line for line in dialogue), dialogue
     assert any("DATA" in line for line in dialogue), dialogue
     assert PASSWORD not in caplog.text

@@ -51,9 +51,10 @@ INVALID_TOKEN = {"status": "error", "info": "Invalid token"}
 INVALID_USER = {"status": "error", "info": "Invalid User"}
 NOT_FOUND_GET = {"status": "error", "info": "Not found!"}
 NOT_FOUND_PUT = {"status": "error", "info": "Not found."}
+# Webitel's own field name: the client wrote `options.auth.pass`.
 PASSWORD_REFUSAL = {
     "status": "error",
-    "info": "gateway.params.mail.smtp.password: Enter the password again: the server, "
+    "info": "options.auth.pass: Enter the password again: the server, "
             "ports, TLS settings or user changed."}
 
 

@@ -1,11 +1,12 @@
 """Telling "the database is unreachable" (code 14, HTTP 503: retry later) apart
 from a bug (code 6): connection refused or lost, server shutting down or
-starting up, connect time-outs."""
+starting up, connect time-outs, and no free pooled connection in time (overload)."""
 
 from __future__ import annotations
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _UNREACHABLE = (
     OSError,  # refused, reset, socket file missing
@@ -15,6 +16,7 @@ _UNREACHABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     InterfaceError,
     OperationalError,
+    PoolTimeout,  # no pooled connection freed up in time: overload, retry later
 )
 
 

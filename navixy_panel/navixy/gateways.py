@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from navixy_panel import keys, observability
-from navixy_panel.errors import invalid
-from navixy_panel.fields import Id, WholeNumber
+from navixy_panel.domain.fields import Id, WholeNumber
+from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.navixy.actions import ActionTable, Call
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.services import audit, gateways, sending
-from navixy_panel.smtp_params import SmtpParamsSchema
+from navixy_panel.usecases import gateways, test_sends
 
 actions = ActionTable()
 
@@ -100,35 +97,18 @@ def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
 
 
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
-                response=GatewayListOut, invalidates=False)
+                response=GatewayListOut)
 async def gateways_email_list(call: Call) -> bytes:
-    """Own gateways with their params, the parent's leasable ones, and the bound one.
-
-    Every panel page load calls this, so the serialized answer is cached per
-    dealer (see cache.py for how it stays correct)."""
-    dealer, caches = call.dealer, call.caches
-    cached = caches.lists.get(dealer.dealer_id) if caches.enabled else None
-    if cached is not None:
-        return cached
-    generation = caches.generation
-    found = await gateways.list_for(call.session, dealer_id=dealer.dealer_id,
-                                    parent_id=dealer.parent_id)
-    body = orjson.dumps({"success": True, "bound_gateway": dealer.bound_gateway_id,
-                         "own": found.own, "leasable": found.leasable})
-    caches.store(caches.lists, generation, dealer.dealer_id, body)
-    return body
+    """Own gateways with their params, the parent's leasable ones, and the bound one."""
+    return await gateways.list_body(call.ctx, call.dealer)
 
 
 @actions.action("gateways/email/create", permission=("email_gateways", "create"),
                 params=CreateParams, response=IdOut)
 async def gateways_email_create(call: Call) -> dict[str, Any]:
     """Create an own gateway (provider `smtp`); returns its id. It is not bound."""
-    gateway = _input(call.params["gateway"])
-    if gateway.provider != "smtp":
-        raise invalid("gateway.provider", "Only 'smtp' gateways can be created through the API.")
-    gateway_id = await gateways.create(call.session, call.request.config_dict[keys.SECRET_BOX],
-                                       owner_id=call.dealer.dealer_id, gateway=gateway,
-                                       actor=call.actor)
+    gateway_id = await gateways.create(call.ctx, owner_id=call.dealer.dealer_id,
+                                       gateway=_input(call.params["gateway"]), actor=call.actor)
     return {"id": gateway_id}
 
 
@@ -137,9 +117,8 @@ async def gateways_email_create(call: Call) -> dict[str, Any]:
 async def gateways_email_update(call: Call) -> dict[str, Any]:
     """Replace an own gateway with the whole object sent."""
     loaded = call.params["gateway"]
-    await gateways.update_gateway(call.session, call.request.config_dict[keys.SECRET_BOX],
-                                  owner_id=call.dealer.dealer_id, gateway_id=loaded["id"],
-                                  gateway=_input(loaded), actor=call.actor)
+    await gateways.update(call.ctx, call.dealer, gateway_id=loaded["id"],
+                          gateway=_input(loaded), actor=call.actor)
     return {}
 
 
@@ -147,8 +126,8 @@ async def gateways_email_update(call: Call) -> dict[str, Any]:
                 params=GatewayIdParams)
 async def gateways_email_delete(call: Call) -> dict[str, Any]:
     """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
-    await gateways.delete_gateway(call.session, owner_id=call.dealer.dealer_id,
-                                  gateway_id=call.params["gateway_id"], actor=call.actor)
+    await gateways.delete(call.ctx, call.dealer, gateway_id=call.params["gateway_id"],
+                          actor=call.actor)
     return {}
 
 
@@ -156,8 +135,7 @@ async def gateways_email_delete(call: Call) -> dict[str, Any]:
                 params=GatewayIdParams)
 async def gateways_email_bind(call: Call) -> dict[str, Any]:
     """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
-    await gateways.bind(call.session, dealer_id=call.dealer.dealer_id,
-                        parent_id=call.dealer.parent_id, gateway_id=call.params["gateway_id"],
+    await gateways.bind(call.ctx, call.dealer, gateway_id=call.params["gateway_id"],
                         actor=call.actor)
     return {}
 
@@ -166,12 +144,8 @@ async def gateways_email_bind(call: Call) -> dict[str, Any]:
                 params=SendEmailParams)
 async def gateways_email_send_email(call: Call) -> dict[str, Any]:
     """Send a real test message through the given or the bound gateway."""
-    prepared = await sending.prepare_test(
-        call.session, call.request.config_dict[keys.SECRET_BOX], call.settings,
-        dealer=call.dealer, to=call.params["to"], gateway_id=call.params["gateway_id"],
-        gateway_param="gateway_id")
-    await call.session.commit()  # keep the rate count, release the row lock before SMTP
-    await observability.send_counted(call.request, prepared)
+    await test_sends.send_test(call.ctx, call.dealer, to=call.params["to"],
+                               gateway_id=call.params["gateway_id"])
     return {}
 
 
@@ -200,9 +174,9 @@ class AuditOut(Schema):
 
 
 @actions.action("gateways/email/audit", permission=("email_gateways", "read"),
-                params=AuditParams, response=AuditOut, invalidates=False)
+                params=AuditParams, response=AuditOut)
 async def gateways_email_audit(call: Call) -> dict[str, Any]:
     """Changes to the dealer's gateways, bindings and sender identity, newest first."""
-    entries, total = await audit.page(call.session, dealer_id=call.dealer.dealer_id,
-                                      limit=call.params["limit"], offset=call.params["offset"])
+    entries, total = await gateways.audit_page(call.ctx, call.dealer, limit=call.params["limit"],
+                                               offset=call.params["offset"])
     return {"list": entries, "count": total}

@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
-from sqlalchemy import select, update
 
-from navixy_panel.db.models import Dealer
 from navixy_panel.navixy.actions import ActionTable, Call
-from navixy_panel.services import audit
+from navixy_panel.usecases import sender_identity
 
 actions = ActionTable()
 
@@ -32,27 +30,18 @@ class NotificationEmailOut(Schema):
 
 
 @actions.action("dealer/settings/notification/email/read",
-                permission=("notification_settings", "read"), response=NotificationEmailOut,
-                invalidates=False)
+                permission=("notification_settings", "read"), response=NotificationEmailOut)
 async def notification_email_read(call: Call) -> dict[str, Any]:
     """The sender address and footer of the dealer's mail (null when unset)."""
-    email_from, email_footer = (await call.session.execute(
-        select(Dealer.email_from, Dealer.email_footer)
-        .where(Dealer.id == call.dealer.dealer_id))).one()
-    return {"email_from": email_from, "email_footer": email_footer}
+    identity = await sender_identity.read(call.ctx, call.dealer)
+    return {"email_from": identity.email_from, "email_footer": identity.email_footer}
 
 
 @actions.action("dealer/settings/notification/email/update",
                 permission=("notification_settings", "update"), params=NotificationEmailParams)
 async def notification_email_update(call: Call) -> dict[str, Any]:
     """Replaces both fields: an absent footer clears it."""
-    dealer_id = call.dealer.dealer_id
-    before = (await call.session.execute(
-        select(Dealer.email_from, Dealer.email_footer).where(Dealer.id == dealer_id)
-        .with_for_update())).one()
-    after = {"email_from": call.params["email_from"],
-             "email_footer": call.params["email_footer"] or None}
-    await call.session.execute(update(Dealer).where(Dealer.id == dealer_id).values(**after))
-    await audit.record(call.session, call.actor, dealer_id=dealer_id, action="sender.update",
-                       changes=audit.diff(before._asdict(), after))
+    identity = sender_identity.SenderIdentity(call.params["email_from"],
+                                              call.params["email_footer"] or None)
+    await sender_identity.replace(call.ctx, call.dealer, identity, call.actor)
     return {}

@@ -1,36 +1,13 @@
-"""marshmallow errors as Navixy's code 7 with one `errors[]` entry per parameter.
-
-Nested messages become dotted paths (`gateway.params.mail.smtp.port`), the
-form Navixy's admin panel shows next to the offending field.
-"""
+"""marshmallow fields particular to how Navixy clients send parameters."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, fields
 
-from navixy_panel.errors import ApiError, ParamError
-
-
-def flatten(messages: Any, prefix: str = "") -> list[ParamError]:
-    if isinstance(messages, dict):
-        found: list[ParamError] = []
-        for key, value in messages.items():
-            name = str(key) if key != "_schema" else ""
-            path = ".".join(part for part in (prefix, name) if part)
-            found.extend(flatten(value, path))
-        return found
-    if isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
-        return [ParamError(prefix or "params", " ".join(messages))]
-    if isinstance(messages, list):
-        return [e for m in messages for e in flatten(m, prefix)]
-    return [ParamError(prefix or "params", str(messages))]
-
-
-def to_api_error(exc: ValidationError) -> ApiError:
-    return ApiError(7, errors=sorted(flatten(exc.messages), key=lambda e: e.parameter))
+from navixy_panel.http.plumbing import check_values
 
 
 class JsonObject(fields.Field):
@@ -49,6 +26,8 @@ class JsonObject(fields.Field):
                 value = orjson.loads(value)
             except orjson.JSONDecodeError:
                 raise self.make_error("invalid") from None
+            # What the body check could not see inside the string: NUL, deep nesting.
+            check_values(value, self.name or "")
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         return self.schema_class().load(value)

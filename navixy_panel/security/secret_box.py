@@ -91,3 +91,31 @@ def keys_for(configured: Sequence[str], data_dir: Path, embedded: bool) -> list[
     raise SecretKeyError("NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set "
                          "(keep it with your database backups: without it, stored SMTP "
                          "passwords are lost)")
+
+
+class MissingSecretBox(SecretBox):
+    """Stands in when no key is configured, for commands that may not need one (creating
+    a dealer); the first use of a secret then fails with the reason."""
+
+    def __init__(self, reason: SecretKeyError) -> None:
+        self._reason = reason
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        raise self._reason
+
+    def encrypt(self, plaintext: str) -> bytes:
+        raise self._reason
+
+    def decrypt(self, token: bytes) -> str:
+        raise self._reason
+
+    def rotate(self, token: bytes) -> bytes:
+        raise self._reason
+
+
+def open_box(configured: Sequence[str], data_dir: Path, embedded: bool) -> SecretBox:
+    """The box for the command line: a missing key fails only where a secret is used."""
+    try:
+        return SecretBox(keys_for(configured, data_dir, embedded))
+    except SecretKeyError as reason:
+        return MissingSecretBox(reason)

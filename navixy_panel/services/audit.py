@@ -4,25 +4,14 @@ recorded as `"mail.smtp.password": "changed"`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import AuditEvent
-from navixy_panel.smtp_params import PASSWORD
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    dealer_id: int | None
-    login: str
-    face: str  # navixy, webitel or cli
-    client_address: str | None = None
-
-
-OPERATOR = Actor(None, "operator", "cli")
+from navixy_panel.domain.caller import Actor
+from navixy_panel.domain.smtp_params import PASSWORD
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

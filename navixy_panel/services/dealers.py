@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, Dealer
+from navixy_panel.domain.errors import AlreadyExists, InvalidInput, NotFound
 from navixy_panel.services import sessions
-
-
-class DealerError(ValueError):
-    """A refused operator command; the message is meant for the operator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +35,45 @@ async def by_login(session: AsyncSession, login: str) -> Dealer | None:
     return await session.scalar(select(Dealer).where(Dealer.login == login))
 
 
+async def all_dealers(session: AsyncSession) -> list[Dealer]:
+    return list(await session.scalars(select(Dealer).order_by(Dealer.id)))
+
+
+@dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """What the dealer's mail is sent as (Navixy's notification settings)."""
+
+    email_from: str | None
+    email_footer: str | None
+
+
+async def sender_identity(session: AsyncSession, dealer_id: int, *,
+                          lock: bool = False) -> SenderIdentity:
+    query = select(Dealer.email_from, Dealer.email_footer).where(Dealer.id == dealer_id)
+    if lock:
+        query = query.with_for_update()
+    email_from, email_footer = (await session.execute(query)).one()
+    return SenderIdentity(email_from, email_footer)
+
+
+async def set_sender_identity(session: AsyncSession, dealer_id: int,
+                              identity: SenderIdentity) -> None:
+    await session.execute(update(Dealer).where(Dealer.id == dealer_id).values(
+        email_from=identity.email_from, email_footer=identity.email_footer))
+
+
 async def create(session: AsyncSession, *, login: str, password_hash: str, title: str = "",
                  domain: str | None = None, parent_login: str | None = None,
                  permissions: dict[str, list[str]] | None = None,
                  block_status: str = "NOT_BLOCKED") -> Dealer:
     _check_block_status(block_status)
     if await by_login(session, login) is not None:
-        raise DealerError(f"login {login!r} is already taken")
+        raise AlreadyExists(f"login {login!r} is already taken")
     parent_id = None
     if parent_login is not None:
         parent = await by_login(session, parent_login)
         if parent is None:
-            raise DealerError(f"parent dealer {parent_login!r} does not exist")
+            raise NotFound(f"parent dealer {parent_login!r} does not exist")
         parent_id = parent.id
     domain = await _free_domain(session, domain)
     dealer = Dealer(login=login, password_hash=password_hash, title=title, domain=domain,
@@ -67,7 +91,7 @@ async def update_dealer(session: AsyncSession, login: str, *, password_hash: str
     """A new password or a blocking status ends the dealer's sessions at once."""
     dealer = await session.scalar(select(Dealer).where(Dealer.login == login).with_for_update())
     if dealer is None:
-        raise DealerError(f"dealer {login!r} does not exist")
+        raise NotFound(f"dealer {login!r} does not exist")
     changes: dict[str, Any] = {}
     if password_hash is not None:
         changes["password_hash"] = password_hash
@@ -94,16 +118,23 @@ async def _free_domain(session: AsyncSession, domain: str | None,
         return None
     domain = domain.strip().lower()
     if not domain or len(domain) > 253:
-        raise DealerError("domain must be 1 to 253 characters")
+        raise InvalidInput.of("domain", "must be 1 to 253 characters")
     owner = await session.scalar(select(Dealer.id).where(Dealer.domain == domain))
     if owner is not None and owner != exclude_id:
-        raise DealerError(f"domain {domain!r} belongs to another dealer")
+        raise AlreadyExists(f"domain {domain!r} belongs to another dealer")
     return domain
 
 
 def _check_block_status(block_status: str) -> None:
     if block_status not in BLOCK_STATUSES:
-        raise DealerError(f"block status must be one of {', '.join(BLOCK_STATUSES)}")
+        raise InvalidInput.of("block_status", f"must be one of {', '.join(BLOCK_STATUSES)}")
+
+
+async def lock_domain(session: AsyncSession, dealer_id: int) -> None:
+    """Serialises writes to one domain's email settings until the transaction ends, so
+    two simultaneous upserts cannot both create a gateway."""
+    await session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"domain-settings:{dealer_id}", 0))))
 
 
 @dataclass(frozen=True, slots=True)

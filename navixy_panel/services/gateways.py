@@ -1,7 +1,7 @@
 """Email gateways: what a dealer may see, use and change.
 
 own(D) = gateways owned by D; leasable(D) = leasable gateways owned by D's
-parent. Anything else answers exactly as a missing id does (code 201).
+parent. Anything else answers exactly as a missing id does (`NotFound`).
 
 Locking: every operation that can change who may use a gateway or who is
 bound to it locks the gateway row first, then dealer rows. Binding takes the
@@ -20,12 +20,19 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import Dealer, EmailGateway
-from navixy_panel.errors import ApiError, invalid, not_found
+from navixy_panel.domain.caller import Actor
+from navixy_panel.domain.errors import InUse, InvalidInput, NotFound, PasswordRequired
+from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.smtp_params import (
+    AUTH,
+    FROM,
+    PASSWORD,
+    USER,
+    destination,
+    public_params,
+)
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import audit
-from navixy_panel.smtp_params import AUTH, FROM, PASSWORD, USER, destination, public_params
-
-PASSWORD_PARAM = "gateway.params." + PASSWORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +42,11 @@ class GatewayList:
 
 
 @dataclass(frozen=True, slots=True)
-class GatewayInput:
-    """A validated gateway as a client sent it; `params` holds every key, password included."""
-
-    label: str
-    provider: str
-    leasable: bool
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class UsableGateway:
     """What sending needs; the password is decrypted only for this."""
 
     id: int
+    owner_id: int
     label: str
     params: dict[str, Any]
     password: str | None
@@ -101,7 +99,7 @@ def _audited(label: str, provider: str, leasable: bool,
 
 
 async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
-                 gateway: GatewayInput, actor: audit.Actor) -> int:
+                 gateway: GatewayInput, actor: Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
     if gateway.params[AUTH] and password is not None and not is_mask(password):
@@ -127,7 +125,7 @@ async def _lock_own(session: AsyncSession, owner_id: int, gateway_id: int) -> Em
         .where(EmailGateway.id == gateway_id, EmailGateway.owner_id == owner_id)
         .with_for_update())
     if row is None:
-        raise not_found()
+        raise NotFound()
     return row
 
 
@@ -139,13 +137,15 @@ async def _others_bound(session: AsyncSession, gateway: EmailGateway) -> bool:
 
 
 async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int,
-                         gateway_id: int, gateway: GatewayInput, actor: audit.Actor) -> None:
-    """Replaces the whole gateway; see SPEC section 2 for the password rule."""
+                         gateway_id: int, gateway: GatewayInput, actor: Actor) -> bool:
+    """Replaces the whole gateway (see SPEC section 2 for the password rule); returns
+    whether it was leasable before."""
     row = await _lock_own(session, owner_id, gateway_id)
+    was_leasable = row.leasable
     if row.provider != gateway.provider and gateway.provider != "smtp":
-        raise invalid("gateway.provider", "Must be 'smtp' or the gateway's current provider.")
+        raise InvalidInput.of("provider", "Must be 'smtp' or the gateway's current provider.")
     if row.leasable and not gateway.leasable and await _others_bound(session, row):
-        raise ApiError(261, "Entity has external links: sub-dealers are bound to this gateway")
+        raise InUse()
     new_password = gateway.params.get(PASSWORD)
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
@@ -154,8 +154,7 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
         encrypted = box.encrypt(new_password)
     elif encrypted is not None and destination(row.params) != destination(gateway.params):
         # A stored password is never sent to a server it was not entered for.
-        raise invalid(PASSWORD_PARAM, "Enter the password again: the server, ports, TLS "
-                      "settings or user changed.")
+        raise PasswordRequired()
     before = _audited(row.label, row.provider, row.leasable, row.params)
     password_change = (None if encrypted == row.password_encrypted
                        else "removed" if encrypted is None else "changed")
@@ -170,14 +169,17 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
         changes[PASSWORD] = password_change
     await audit.record(session, actor, dealer_id=owner_id, action="gateway.update",
                        gateway_id=gateway_id, changes=changes)
+    return was_leasable
 
 
 async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: int,
-                         actor: audit.Actor) -> None:
-    """Refused (261) while a sub-dealer is bound; the owner's own binding is dropped."""
+                         actor: Actor) -> bool:
+    """Refused (`InUse`) while a sub-dealer is bound; the owner's own binding is dropped.
+    Returns whether the gateway was leasable."""
     row = await _lock_own(session, owner_id, gateway_id)
+    was_leasable = row.leasable
     if await _others_bound(session, row):
-        raise ApiError(261, "Entity has external links: sub-dealers are bound to this gateway")
+        raise InUse()
     unbound = await session.execute(update(Dealer).where(Dealer.id == owner_id,
                                                          Dealer.bound_gateway_id == gateway_id)
                                     .values(bound_gateway_id=None))
@@ -187,6 +189,7 @@ async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: in
         changes["bound_gateway"] = [gateway_id, None]
     await audit.record(session, actor, dealer_id=owner_id, action="gateway.delete",
                        gateway_id=gateway_id, changes=changes)
+    return was_leasable
 
 
 async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
@@ -196,12 +199,12 @@ async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int 
         .where(EmailGateway.id == gateway_id, visible_to(dealer_id, parent_id))
         .with_for_update(read=True))
     if row is None:
-        raise not_found()
+        raise NotFound()
     return row
 
 
 async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
-               gateway_id: int, actor: audit.Actor) -> None:
+               gateway_id: int, actor: Actor) -> None:
     await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id, gateway_id=gateway_id)
     previous = await session.scalar(select(Dealer.bound_gateway_id)
                                     .where(Dealer.id == dealer_id).with_for_update())
@@ -217,12 +220,36 @@ async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,
     row = await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id,
                              gateway_id=gateway_id)
     password = box.decrypt(row.password_encrypted) if row.password_encrypted else None
-    return UsableGateway(row.id, row.label, dict(row.params), password)
+    return UsableGateway(row.id, row.owner_id, row.label, dict(row.params), password)
 
 
-async def bound_own(session: AsyncSession, *, dealer_id: int) -> EmailGateway | None:
+def _record(row: EmailGateway) -> GatewayRecord:
+    return GatewayRecord(row.id, row.label, row.provider, row.leasable, dict(row.params))
+
+
+async def bound_own(session: AsyncSession, *, dealer_id: int) -> GatewayRecord | None:
     """The dealer's bound gateway when it owns it (Webitel's per-domain "settings")."""
-    return await session.scalar(
+    row = await session.scalar(
         select(EmailGateway)
         .join(Dealer, Dealer.bound_gateway_id == EmailGateway.id)
         .where(Dealer.id == dealer_id, EmailGateway.owner_id == dealer_id))
+    return None if row is None else _record(row)
+
+
+async def own(session: AsyncSession, *, owner_id: int, gateway_id: int) -> GatewayRecord:
+    row = await session.scalar(select(EmailGateway).where(
+        EmailGateway.id == gateway_id, EmailGateway.owner_id == owner_id))
+    if row is None:
+        raise NotFound()
+    return _record(row)
+
+
+async def all_gateways(session: AsyncSession) -> list[dict[str, Any]]:
+    """For the operator's listing: owner login, label, provider, leasable, host; no secret."""
+    rows = await session.execute(
+        select(EmailGateway.id, Dealer.login, EmailGateway.label, EmailGateway.provider,
+               EmailGateway.leasable, EmailGateway.params)
+        .join(Dealer, Dealer.id == EmailGateway.owner_id).order_by(EmailGateway.id))
+    return [{"id": gateway_id, "owner": owner, "label": label, "provider": provider,
+             "leasable": leasable, "host": params.get("mail.smtp.host")}
+            for gateway_id, owner, label, provider, leasable, params in rows]

@@ -1,15 +1,20 @@
 """Fixed-window counters in PostgreSQL, so that every instance shares the count.
 
-A fixed window (rather than a sliding log) costs one upsert per counted event
-and one indexed read per check, and its error at window edges does not matter
-for brute-force protection.
+A fixed window (rather than a sliding log) costs one upsert per counted event,
+and its error at window edges does not matter for brute-force protection.
+
+`reserve` is how a limit holds under concurrency: one conditional upsert takes
+a place in the count, or takes none when the window is full, atomically (the
+row lock orders simultaneous attempts), so no number of simultaneous requests
+gets past the limit between a check and a write.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal, select
+from sqlalchemy import ColumnElement, delete, func, literal, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,14 +28,6 @@ def _window(window_seconds: int) -> ColumnElement[Any]:
     )
 
 
-async def count(session: AsyncSession, bucket: str, window_seconds: int) -> int:
-    hits = await session.scalar(
-        select(RateCounter.hits).where(RateCounter.bucket == bucket,
-                                       RateCounter.window_start == _window(window_seconds))
-    )
-    return hits or 0
-
-
 async def hit(session: AsyncSession, bucket: str, window_seconds: int) -> int:
     """Counts one event and returns the window's total including it."""
     upsert = insert(RateCounter).values(
@@ -40,6 +37,26 @@ async def hit(session: AsyncSession, bucket: str, window_seconds: int) -> int:
         set_={"hits": RateCounter.hits + 1},
     )
     return int(await session.scalar(upsert.returning(RateCounter.hits)) or 0)
+
+
+async def reserve(session: AsyncSession, bucket: str, window_seconds: int,
+                  limit: int) -> dt.datetime | None:
+    """Takes one place if fewer than `limit` are taken in the current window; returns
+    the window's start (to give the place back), or None when the window is full."""
+    upsert = insert(RateCounter).values(
+        bucket=bucket, window_start=_window(window_seconds), hits=literal(1)
+    ).on_conflict_do_update(
+        index_elements=[RateCounter.bucket, RateCounter.window_start],
+        set_={"hits": RateCounter.hits + 1},
+        where=RateCounter.hits < limit,
+    )
+    return await session.scalar(upsert.returning(RateCounter.window_start))
+
+
+async def give_back(session: AsyncSession, bucket: str, window_start: dt.datetime) -> None:
+    await session.execute(update(RateCounter).where(
+        RateCounter.bucket == bucket, RateCounter.window_start == window_start,
+        RateCounter.hits > 0).values(hits=RateCounter.hits - 1))
 
 
 async def purge(session: AsyncSession, older_than_seconds: int) -> None:

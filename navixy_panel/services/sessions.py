@@ -4,7 +4,6 @@ by expiry, by a password change and by blocking the dealer."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, exists, insert, select
@@ -12,21 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import now
 
 from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES, Dealer, PanelSession
+from navixy_panel.domain.caller import Caller
 from navixy_panel.security import tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The dealer behind a session, as read in the same statement as the session."""
-
-    dealer_id: int
-    login: str
-    parent_id: int | None
-    domain: str | None
-    permissions: dict[str, list[str]]
-    bound_gateway_id: int | None
-    session_digest: bytes
-    expires_at: dt.datetime
 
 
 async def open_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,

@@ -18,14 +18,13 @@ import jwt
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from navixy_panel import keys
-from navixy_panel.navixy.transport import read_params
-from navixy_panel.services import logins, sessions
-from navixy_panel.services.sessions import Caller
-from navixy_panel.webitel.errors import WebitelError, handle_errors, respond
+from navixy_panel.domain.caller import Caller
+from navixy_panel.http import keys
+from navixy_panel.http.plumbing import read_params, tag
+from navixy_panel.usecases import logins
+from navixy_panel.webitel.errors import FACE, WebitelError, respond
 
 KIND = "webitel"
-_REFUSALS = {11: (403, "Access denied"), 15: (429, "Too many requests")}
 
 
 class LoginParams(Schema):
@@ -37,7 +36,7 @@ class LoginParams(Schema):
 
 
 def _signing_key(request: web.Request) -> bytes:
-    return request.config_dict[keys.SECRET_BOX].derive_key(b"webitel jwt")
+    return request.config_dict[keys.CONTEXT].secret_box.derive_key(b"webitel jwt")
 
 
 def _key_claim(key: str) -> str:
@@ -50,45 +49,28 @@ def _split_username(username: str) -> tuple[str, str | None]:
     return (login_name, domain.lower()) if at else (username, None)
 
 
-async def login(request: web.Request) -> web.StreamResponse:
-    return await handle_errors(request, _login)
-
-
-async def _login(request: web.Request) -> web.Response:
-    settings = request.config_dict[keys.SETTINGS]
-    params = LoginParams().load(await read_params(request, settings.max_body_bytes))
+async def login(request: web.Request) -> web.Response:
+    tag(request, FACE, "/login")
+    ctx = request.config_dict[keys.CONTEXT]
+    params = LoginParams().load(await read_params(request, ctx.settings.max_body_bytes))
     login_name, domain = _split_username(params["username"])
-    sessionmaker = request.config_dict[keys.SESSIONMAKER]
-    outcome = await logins.log_in(sessionmaker, settings, login=login_name,
-                                  password=params["password"],
-                                  client_address=request.remote or "unknown")
-    dealer = outcome.dealer
-    if dealer is None or (domain is not None and dealer.domain != domain):
-        raise WebitelError(*_REFUSALS.get(outcome.refusal or 12,
-                                          (401, "Invalid credentials")))
-    async with sessionmaker() as session:
-        key = str(uuid.uuid4())
-        _, expires_at = await sessions.open_session(
-            session, dealer_id=dealer.dealer_id, kind=KIND, secret=key,
-            ttl_seconds=settings.webitel_token_ttl_seconds)
-        await session.commit()
-    expires = int(expires_at.timestamp() * 1000)
-    token = jwt.encode({"exp": expires, "k": _key_claim(key), "sub": str(dealer.dealer_id)},
+    logged_in = await logins.log_in(
+        ctx, login=login_name, password=params["password"],
+        client_address=request.remote or "unknown", kind=KIND, domain=domain,
+        new_secret=lambda: str(uuid.uuid4()), ttl_seconds=ctx.settings.webitel_token_ttl_seconds)
+    expires = int(logged_in.expires_at.timestamp() * 1000)
+    token = jwt.encode({"exp": expires, "k": _key_claim(logged_in.secret),
+                        "sub": str(logged_in.dealer_id)},
                        _signing_key(request), algorithm="HS256")
-    return respond({"key": key, "token": token, "expires": expires, "domain": dealer.domain,
-                    "acl": dealer.permissions})
+    return respond({"key": logged_in.secret, "token": token, "expires": expires,
+                    "domain": logged_in.domain, "acl": logged_in.permissions})
 
 
-async def logout(request: web.Request) -> web.StreamResponse:
-    return await handle_errors(request, _logout)
-
-
-async def _logout(request: web.Request) -> web.Response:
-    settings = request.config_dict[keys.SETTINGS]
-    caller = await authenticate(request, await read_params(request, settings.max_body_bytes))
-    async with request.config_dict[keys.SESSIONMAKER].begin() as session:
-        await sessions.end_session(session, caller.session_digest)
-    request.config_dict[keys.CACHES].clear()
+async def logout(request: web.Request) -> web.Response:
+    tag(request, FACE, "/logout")
+    ctx = request.config_dict[keys.CONTEXT]
+    caller = await authenticate(request, await read_params(request, ctx.settings.max_body_bytes))
+    await logins.log_out(ctx, caller)
     return respond({"status": "OK", "info": "Successful logout."})
 
 
@@ -108,8 +90,4 @@ async def authenticate(request: web.Request, params: dict[str, Any]) -> Caller:
         raise WebitelError(401, "Token Expired")
     if not isinstance(key, str) or claims["k"] != _key_claim(key):
         raise WebitelError(401, "Invalid User")
-    async with request.config_dict[keys.SESSIONMAKER]() as session:
-        caller = await sessions.resolve(session, key, kind=KIND)
-    if caller is None:
-        raise WebitelError(401, "Invalid User")
-    return caller
+    return await logins.resolve(request.config_dict[keys.CONTEXT], key, kind=KIND)

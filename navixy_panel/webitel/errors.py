@@ -1,87 +1,124 @@
-"""Webitel's error shape, `{"status": "error", "info": "…"}` with the HTTP status.
-
-Services raise Navixy-coded `ApiError`s; this is where they are translated for
-Webitel clients (by this face's handlers, and by the edge middleware for
-failures that reach it) (201 → 404, 7 → 400, 261 → 409, 209 → 502 with the SMTP reply
-code in `code`, …). Nothing internal ever reaches `info`.
-"""
+"""The Webitel face's wire format for failures, `{"status": "error", "info": "…"}`
+with the HTTP status, in one table; field names are Webitel's (`options.port`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from marshmallow import ValidationError
 
-from navixy_panel.errors import ApiError
-from navixy_panel.navixy.validation import to_api_error
+from navixy_panel.domain import errors as domain
+from navixy_panel.domain.smtp_params import (
+    AUTH,
+    DEBUG,
+    FROM,
+    HOST,
+    PASSWORD,
+    PORT,
+    SSL_PORT,
+    STARTTLS,
+    TRUST_ALL,
+    USE_SSL,
+    USER,
+)
+from navixy_panel.http.plumbing import (
+    RESULT_CODE,
+    BodyError,
+    TimedOut,
+    WireError,
+    flatten,
+    json_response,
+)
+
+# Domain error → (HTTP status, info).
+STATUSES: dict[type[domain.DomainError], tuple[int, str]] = {
+    domain.NotFound: (404, "Not found."),
+    domain.InUse: (409, "Conflict: sub-dealers are bound to this gateway"),
+    domain.RateLimited: (429, "Too many requests"),
+    domain.NotPermitted: (403, "Permission denied!"),
+    domain.BadCredentials: (401, "Invalid credentials"),
+    domain.Blocked: (403, "Access denied"),
+    domain.SessionEnded: (401, "Invalid User"),
+    domain.Unavailable: (503, "Database unavailable"),
+    domain.DomainRequired: (400, "Bad request (domain required)."),
+}
+
+# Domain field → the field a Webitel client wrote.
+FIELDS = {HOST: "options.host", PORT: "options.port", SSL_PORT: "options.port",
+          USE_SSL: "options.secure", DEBUG: "options.debug", STARTTLS: "options.secure",
+          TRUST_ALL: "options.tls.rejectUnauthorized", AUTH: "options.auth",
+          FROM: "from", USER: "options.auth.user", PASSWORD: "options.auth.pass",
+          "label": "description", "gateway_id": "_id", "email_from": "from"}
+
+# A route may say what "none" means for it (Webitel's engine words it per operation);
+# `{subject}` is replaced by what was looked for.
+NOT_FOUND_INFO = web.RequestKey("webitel_not_found_info", str)
 
 
-class WebitelError(Exception):
+class WebitelError(WireError):
+    """A refusal in Webitel's terms, raised by this face itself (tokens, bodies)."""
+
     def __init__(self, status: int, info: str, code: Any = None) -> None:
         super().__init__(info)
         self.status, self.info, self.code = status, info, code
 
 
-def respond(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+def invalid_fields(errors: list[tuple[str, str]]) -> WebitelError:
+    info = "; ".join(f"{FIELDS.get(field, field)}: {error}" for field, error in errors)
+    return WebitelError(400, info or "Bad parameters.")
 
 
-def error_response(error: WebitelError) -> web.Response:
-    body: dict[str, Any] = {"status": "error", "info": error.info}
-    if error.code is not None:
-        body["code"] = error.code
-    return respond(body, error.status)
+def translate(request: web.Request, error: BaseException) -> WebitelError:
+    if isinstance(error, WebitelError):
+        return error
+    if isinstance(error, domain.DomainError):
+        return _from_domain(request, error)
+    if isinstance(error, ValidationError):
+        return invalid_fields(flatten(error.messages))
+    if isinstance(error, BodyError | web.HTTPRequestEntityTooLarge):
+        if isinstance(error, web.HTTPRequestEntityTooLarge) or error.too_large:
+            return WebitelError(413, "Request too large.")
+        return WebitelError(400, f"Wrong request format: {error.detail or 'malformed body'}")
+    if isinstance(error, web.HTTPException):
+        if error.status == 404:
+            return WebitelError(404, f"{request.path} not found.")
+        return WebitelError(error.status, error.reason)
+    if isinstance(error, TimedOut):
+        return WebitelError(500, "Unexpected error: the request took too long")
+    return WebitelError(500, "Unexpected error")
 
 
-def invalid(exc: ValidationError) -> WebitelError:
-    return translate(to_api_error(exc))
-
-
-_FROM_NAVIXY = {
-    3: (401, "Invalid token"), 4: (401, "Invalid User"), 9: (413, "Request too large."),
-    11: (403, "Access denied"),
-    12: (401, "Invalid credentials"), 13: (403, "Permission denied!"),
-    14: (503, "Database unavailable"), 15: (429, "Too many requests"),
-    201: (404, "Not found."), 261: (409, "Conflict: sub-dealers are bound to this gateway"),
-}
-
-
-def translate(error: ApiError) -> WebitelError:
-    if error.code == 7:
-        info = "; ".join(f"{e.parameter}: {e.error}" for e in error.errors) or "Bad parameters."
-        return WebitelError(400, info)
-    if error.code == 209:
-        return WebitelError(502, error.description, error.smtp_code)
-    if error.code in (5, 6):
-        return WebitelError(400 if error.code == 5 else 500, error.description)
-    status, info = _FROM_NAVIXY.get(error.code, (500, "Internal server error"))
+def _from_domain(request: web.Request, error: domain.DomainError) -> WebitelError:
+    if isinstance(error, domain.DomainRequired):
+        return WebitelError(*STATUSES[domain.DomainRequired])
+    if isinstance(error, domain.InvalidInput):
+        return invalid_fields(sorted(error.errors.items()))
+    if isinstance(error, domain.AlreadyExists):
+        return WebitelError(400, error.message)
+    if isinstance(error, domain.SendFailed):
+        return WebitelError(502, f"Failed sending email: {error.message}", error.smtp_code)
+    if isinstance(error, domain.NotFound) and NOT_FOUND_INFO in request:
+        return WebitelError(404, request[NOT_FOUND_INFO].format(subject=error.subject))
+    status, info = next((v for kind, v in STATUSES.items() if isinstance(error, kind)),
+                        (500, "Unexpected error"))
     return WebitelError(status, info)
 
 
-async def handle_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except WebitelError as error:
-        return error_response(error)
-    except ApiError as error:
-        return error_response(translate(error))
-    except ValidationError as exc:
-        return error_response(invalid(exc))
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(WebitelError(413, "Request too large."))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        if exc.status == 404:
-            return error_response(WebitelError(404, f"{request.path} not found."))
-        return error_response(WebitelError(exc.status, exc.reason))
-    # Anything else (database away, a bug, the time-out) is the edge middleware's
-    # to log and answer, in this face's shape.
+def respond(body: Any, status: int = 200) -> web.Response:
+    return json_response(body, status)
 
 
-@web.middleware
-async def webitel_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    return await handle_errors(request, handler)
+class WebitelFace:
+    name = "webitel"
+
+    def error_response(self, request: web.Request, error: BaseException) -> web.Response:
+        wire = translate(request, error)
+        request[RESULT_CODE] = wire.status
+        body: dict[str, Any] = {"status": "error", "info": wire.info}
+        if wire.code is not None:
+            body["code"] = wire.code
+        return json_response(body, wire.status)
+
+
+FACE = WebitelFace()

@@ -13,10 +13,9 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from navixy_panel.db.models import EmailGateway
-from navixy_panel.fields import WholeNumber
-from navixy_panel.services.gateways import GatewayInput
-from navixy_panel.smtp_params import (
+from navixy_panel.domain.fields import WholeNumber
+from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.smtp_params import (
     AUTH,
     DEBUG,
     FROM,
@@ -72,7 +71,7 @@ class SettingsSchema(_Lenient):
     options = fields.Nested(OptionsSchema, required=True)
 
 
-def to_gateway(document: dict[str, Any], current: EmailGateway | None) -> GatewayInput:
+def to_gateway(document: dict[str, Any], current: GatewayRecord | None) -> GatewayInput:
     """A loaded SettingsSchema document as a gateway, on top of the current one: what
     Webitel has no word for (timeouts, `leasable`) is kept."""
     allowed = sorted({"smtp", current.provider if current else "smtp"})

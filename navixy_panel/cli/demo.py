@@ -10,51 +10,44 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from navixy_panel import keys, permissions
-from navixy_panel.db.models import Dealer
-from navixy_panel.security.passwords import hash_password_async
-from navixy_panel.services import audit, dealers, gateways
-from navixy_panel.smtp_params import SmtpParamsSchema
+from navixy_panel.cli.common import with_context
+from navixy_panel.domain import permissions
+from navixy_panel.domain.gateways import GatewayInput
+from navixy_panel.domain.smtp_params import SmtpParamsSchema
+from navixy_panel.http import keys
+from navixy_panel.settings import Settings
+from navixy_panel.usecases import operator
+from navixy_panel.usecases.context import Context
 
 OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
 
 
-async def seed(session: AsyncSession) -> bool:
+async def seed(ctx: Context) -> bool:
     """Seeds only an empty database; returns whether it did."""
-    if await session.scalar(select(func.count()).select_from(Dealer)):
+    if await operator.list_dealers(ctx):
         return False
-    owner = await dealers.create(session, login=OWNER[0], title="Platform owner",
-                                 password_hash=await hash_password_async(OWNER[1]),
+    await operator.create_dealer(ctx, login=OWNER[0], password=OWNER[1], title="Platform owner",
                                  domain="owner.example", permissions=permissions.everything())
-    await gateways.create(session, None, owner_id=owner.id, gateway=gateways.GatewayInput(
+    await operator.create_relay(ctx, owner_login=OWNER[0], gateway=GatewayInput(
         label="Platform relay", provider="mandrill_smtp", leasable=True,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
-                                        "default_from_address": "no-reply@owner.example"})),
-        actor=audit.OPERATOR)
-    dealer = await dealers.create(session, login=DEALER[0], title="Demo dealer",
-                                  password_hash=await hash_password_async(DEALER[1]),
-                                  domain="dealer.example", parent_login=OWNER[0],
-                                  permissions=permissions.everything())
-    own_id = await gateways.create(
-        session, None, owner_id=dealer.id, gateway=gateways.GatewayInput(
+                                        "default_from_address": "no-reply@owner.example"})))
+    await operator.create_dealer(ctx, login=DEALER[0], password=DEALER[1], title="Demo dealer",
+                                 domain="dealer.example", parent_login=OWNER[0],
+                                 permissions=permissions.everything())
+    own_id = await operator.create_relay(ctx, owner_login=DEALER[0], gateway=GatewayInput(
         label="Own SMTP", provider="smtp", leasable=False,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
-                                        "default_from_address": "alerts@dealer.example"})),
-        actor=audit.OPERATOR)
-    await session.execute(update(Dealer).where(Dealer.id == dealer.id)
-                          .values(bound_gateway_id=own_id))
+                                        "default_from_address": "alerts@dealer.example"})))
+    await operator.bind_as_operator(ctx, login=DEALER[0], gateway_id=own_id)
     return True
 
 
 def demo_ctx(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async with app[keys.SESSIONMAKER].begin() as session:
-            seeded = await seed(session)
-        _print(seeded, port)
+        _print(await seed(app[keys.CONTEXT]), port)
         yield
 
     return ctx
@@ -72,8 +65,6 @@ def _print(seeded: bool, port: int) -> None:
           flush=True)
 
 
-def seed_and_print(url: str, port: int) -> None:
+def seed_and_print(url: str, settings: Settings, port: int) -> None:
     """For `serve --workers N`: the parent seeds once, before the workers start."""
-    from navixy_panel.cli import in_transaction
-
-    _print(in_transaction(url, seed), port)
+    _print(with_context(url, settings, seed), port)

@@ -1,7 +1,10 @@
-"""Cleanup contexts for the database: one per external resource.
+"""Cleanup contexts: one per external resource the service holds.
 
 `embedded_postgres_ctx` starts the embedded server when no DATABASE_URL is
-given, `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool.
+given, `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool,
+`context_ctx` assembles what use cases run with (the secret box proven against
+what is stored, the caches and the LISTEN task that keeps them honest), and
+`housekeeping_ctx` sweeps expired rows.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from navixy_panel import cache, keys
+from navixy_panel import cache
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
+from navixy_panel.http import keys
 from navixy_panel.security.secret_box import SecretBox, keys_for
 from navixy_panel.services import rate_limits, sessions
+from navixy_panel.usecases.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -67,36 +72,31 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     async with engine.connect() as connection:  # fail fast on a wrong URL
         await connection.execute(text("SELECT 1"))
     app[keys.ENGINE] = engine
-    app[keys.SESSIONMAKER] = async_sessionmaker(engine, expire_on_commit=False,
-                                                class_=AsyncSession)
     try:
         yield
     finally:
         await engine.dispose()
 
 
-async def secret_box_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Loads the SMTP password keys and proves they open what is stored, so a
-    missing or wrong key stops the start instead of failing the first send."""
+async def context_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Loads the SMTP password keys and proves they open what is stored, so a missing
+    or wrong key stops the start instead of failing the first send; then starts the
+    LISTEN task that keeps the caches honest."""
     settings = app[keys.SETTINGS]
     box = SecretBox(keys_for(settings.secret_keys, settings.data_dir,
                              embedded=settings.database_url is None))
-    async with app[keys.SESSIONMAKER]() as session:
+    sessionmaker = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False,
+                                      class_=AsyncSession)
+    async with sessionmaker() as session:
         sample = await session.scalar(
             select(EmailGateway.password_encrypted)
             .where(EmailGateway.password_encrypted.is_not(None))
             .order_by(EmailGateway.updated_at.desc()).limit(1))
     if sample is not None:
         box.decrypt(sample)
-    app[keys.SECRET_BOX] = box
-    yield
-
-
-async def caches_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The hot-path caches and the LISTEN task that keeps them honest."""
     caches = cache.Caches()
-    app[keys.CACHES] = caches
-    settings = app[keys.SETTINGS]
+    app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
+                                observe_send=app[keys.METRICS].count_send)
     if not settings.cache_enabled:
         yield
         return
@@ -118,9 +118,9 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     async def sweep_forever() -> None:
         while True:
             try:
-                async with app[keys.SESSIONMAKER].begin() as session:
-                    await sessions.purge_expired(session)
-                    await rate_limits.purge(session, older_than_seconds=86400)
+                async with app[keys.CONTEXT].unit_of_work() as uow:
+                    await sessions.purge_expired(uow.session)
+                    await rate_limits.purge(uow.session, older_than_seconds=86400)
             except Exception as exc:  # the database may be away; try again later
                 log.warning("housekeeping skipped: %s", type(exc).__name__)
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

@@ -7,8 +7,8 @@ import asyncio
 from aiohttp import web
 from sqlalchemy import text
 
-from navixy_panel import keys
-from navixy_panel.navixy.dispatch import json_response
+from navixy_panel.http import keys
+from navixy_panel.http.plumbing import json_response
 
 routes = web.RouteTableDef()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from navixy_panel.fields import WholeNumber
+from navixy_panel.domain.fields import WholeNumber
 
 PASSWORD = "mail.smtp.password"
 HOST, PORT, SSL_PORT = "mail.smtp.host", "mail.smtp.port", "mail.smtp.ssl.port"

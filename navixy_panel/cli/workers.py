@@ -34,9 +34,9 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         if not args.no_migrate:
             migrate.upgrade(url)
         if args.demo:
-            from navixy_panel.demo import seed_and_print
+            from navixy_panel.cli.demo import seed_and_print
 
-            seed_and_print(url, args.port)
+            seed_and_print(url, settings, args.port)
         environment = {
             **os.environ,
             "DATABASE_URL": url,

@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +20,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from navixy_panel import keys, mailer
-from navixy_panel.errors import ApiError
-from navixy_panel.mailer import Sent
-from navixy_panel.services.sending import PreparedSend
+from navixy_panel.http.plumbing import ACTION, FACE, RESULT_CODE
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -79,19 +77,22 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def count_send(self, result: str) -> None:
+        self.smtp_sends.labels(result).inc()
+
 
 class PoolCollector:
     """Database pool use, read when scraped."""
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    def __init__(self, engine: Callable[[], AsyncEngine | None]) -> None:
+        self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        engine = self.app.get(keys.ENGINE)
+        engine = self.engine()
         if engine is None:
             return
         pool = engine.sync_engine.pool
-        assert isinstance(pool, QueuePool)  # what create_async_engine gives us (see db/context.py)
+        assert isinstance(pool, QueuePool)  # what create_async_engine gives us
         for name, value in (("checked_out", pool.checkedout()), ("size", pool.size()),
                             ("overflow", pool.overflow())):
             yield GaugeMetricFamily(f"navixy_panel_db_pool_{name}",
@@ -99,64 +100,27 @@ class PoolCollector:
                                     value=value)
 
 
-def install(app: web.Application, metrics: Metrics) -> None:
-    metrics.registry.register(PoolCollector(app))
-    app[keys.METRICS] = metrics
-    app.router.add_get("/metrics", metrics_handler)
-
-
-_PLAIN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
-
-
-async def send_counted(request: web.Request, prepared: PreparedSend) -> Sent:
-    """mailer.send, counted by result for /metrics."""
-    counter = request.config_dict[keys.METRICS].smtp_sends
-    try:
-        sent = await mailer.send(prepared.params, prepared.password, prepared.message)
-    except ApiError:
-        counter.labels("failed").inc()
-        raise
-    counter.labels("sent").inc()
-    return sent
-
-
-_label_cache: dict[tuple[str, str], tuple[str, str]] = {}
-
-
-def _labels(request: web.Request) -> tuple[str, str]:
-    key = (request.method, request.path)
-    labels = _label_cache.get(key)
-    if labels is None:
-        labels = _compute_labels(request)
-        if labels[1] != "unknown" and len(_label_cache) < 1024:  # bounded: known routes only
-            _label_cache[key] = labels
-    return labels
-
-
-def _compute_labels(request: web.Request) -> tuple[str, str]:
-    path = request.path
-    if path.startswith(("/v2/panel/", "/panel/")):
-        from navixy_panel.navixy.dispatch import ACTIONS
-
-        action = path.split("/panel/", 1)[1].strip("/")
-        return "navixy", action if action in ACTIONS else "unknown"
-    if path.startswith("/api/v2/email/settings"):
-        test = "/test" if path.startswith("/api/v2/email/settings/test") else ""
-        return "webitel", f"{request.method} /api/v2/email/settings{test}"
-    if path in ("/login", "/logout"):
-        return "webitel", path
-    return "other", path if path in _PLAIN_PATHS else "unknown"
+_PLAIN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"})
 
 
 def observe(request: web.Request, response: web.StreamResponse, started: float,
             metrics: Metrics) -> None:
-    face, action = _labels(request)
-    code = request.get(keys.RESULT_CODE)
+    """Labels come from the routing's tags; untagged paths are `other`."""
+    face = request.get(FACE)
+    if face is None:
+        face_name = "other"
+        action = request.path if request.path in _PLAIN_PATHS else "unknown"
+    else:
+        face_name, action = face.name, request.get(ACTION, "unknown")
+    code = request.get(RESULT_CODE)
     if code is None:
-        code = 0 if response.status == 200 and face == "navixy" else response.status
-    metrics.observe(face, action, str(code), time.perf_counter() - started)
+        code = 0 if response.status == 200 and face_name == "navixy" else response.status
+    metrics.observe(face_name, action, str(code), time.perf_counter() - started)
 
 
-async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.config_dict[keys.METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handler

@@ -5,23 +5,21 @@ connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
 server offers it (and refused when `starttls.required` and it does not);
 certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect and the TLS
-handshake, `timeout` every later command. Any failure becomes code 209 whose
-description carries the server's reply code and text, never a credential.
+handshake, `timeout` every later command. Any failure is a `SendFailed` with its
+kind, the server's reply code and text, never a credential.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from navixy_panel.errors import ApiError
-from navixy_panel.smtp_params import (
+from navixy_panel.domain.errors import SendFailed, SendFailure
+from navixy_panel.domain.smtp_params import (
     AUTH,
     CONNECT_TIMEOUT,
     DEBUG,
@@ -51,19 +49,6 @@ def tls_context(trust_all_hosts: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def build_message(*, sender: str, to: str, subject: str, body: str,
-                  footer: str | None) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12],
-                                       domain=sender.rpartition("@")[2] or None)
-    message.set_content(body + (f"\n\n{footer}" if footer else "") + "\n")
-    return message
 
 
 class _Dialogue:
@@ -97,8 +82,7 @@ async def send(params: dict[str, object], password: str | None,
             if client.supports_extension("starttls"):
                 dialogue("STARTTLS", (await client.starttls()).code)
             elif params[STARTTLS_REQUIRED]:
-                raise ApiError(209, "Failed sending email: the server does not offer STARTTLS, "
-                               "which mail.smtp.starttls.required demands")
+                raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
         if params[AUTH]:
             reply = await _authenticate(client, str(params[USER] or ""), password or "")
             dialogue("AUTH ***", reply.code)
@@ -106,26 +90,25 @@ async def send(params: dict[str, object], password: str | None,
         dialogue("DATA", reply_text)
         if errors:
             code, text = next(iter(errors.values()))
-            raise ApiError(209, _describe(code, text, secrets), smtp_code=code)
+            raise _rejected(code, text, secrets)
         # aiosmtplib returns the text of the final reply; a successful DATA is always
         # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
         return Sent(str(message["Message-ID"]), f"250 {reply_text}")
     except aiosmtplib.SMTPResponseException as exc:
-        raise ApiError(209, _describe(exc.code, exc.message, secrets),
-                       smtp_code=exc.code) from None
+        raise _rejected(exc.code, exc.message, secrets) from None
     except aiosmtplib.SMTPRecipientsRefused as exc:
         first = exc.recipients[0]
-        raise ApiError(209, _describe(first.code, first.message, secrets),
-                       smtp_code=first.code) from None
+        raise _rejected(first.code, first.message, secrets) from None
     except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-        raise ApiError(209, f"Failed sending email: {host}:{port} did not answer in time") from None
+        raise SendFailed(SendFailure.TIMEOUT,
+                         message=f"{host}:{port} did not answer in time") from None
     except ssl.SSLError as exc:
         reason = exc.reason or "TLS error"
-        raise ApiError(209, f"Failed sending email: TLS with {host}:{port} failed "
-                       f"({reason.lower().replace('_', ' ')})") from None
+        raise SendFailed(SendFailure.TLS, message=f"TLS with {host}:{port} failed "
+                         f"({reason.lower().replace('_', ' ')})") from None
     except (aiosmtplib.SMTPException, OSError) as exc:
         detail = _scrub(str(exc) or type(exc).__name__, secrets)
-        raise ApiError(209, f"Failed sending email: {detail}") from None
+        raise SendFailed(SendFailure.CONNECTION, message=detail) from None
     finally:
         if client.is_connected:
             try:
@@ -146,8 +129,7 @@ async def _authenticate(client: aiosmtplib.SMTP, user: str,
         return await client.auth_plain(user, password)
     if "login" in offered:
         return await client.auth_login(user, password)
-    raise ApiError(209, "Failed sending email: the server offers no supported AUTH mechanism "
-                   "(CRAM-MD5, PLAIN, LOGIN)")
+    raise SendFailed(SendFailure.AUTH_UNSUPPORTED)
 
 
 def _scrub(text: str, secrets: list[object]) -> str:
@@ -156,5 +138,6 @@ def _scrub(text: str, secrets: list[object]) -> str:
     return text
 
 
-def _describe(code: int, text: str, secrets: list[object]) -> str:
-    return f"Failed sending email: the server replied {code} {_scrub(text, secrets)}".strip()
+def _rejected(code: int, text: str, secrets: list[object]) -> SendFailed:
+    return SendFailed(SendFailure.REJECTED, smtp_code=code,
+                      message=f"the server replied {code} {_scrub(text, secrets)}".strip())

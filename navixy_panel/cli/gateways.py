@@ -1,0 +1,80 @@
+"""Operator commands for gateways: `gateway create` and `rotate-secrets`.
+
+`gateway create` is how a platform operator sets up relays the API refuses,
+such as a leasable `mandrill_smtp` gateway (any provider name here is an
+SMTP relay, sent to with the same params).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from marshmallow import ValidationError
+
+from navixy_panel.cli.common import CommandError, read_secret, run_use_case
+from navixy_panel.domain.gateways import GatewayInput
+from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
+from navixy_panel.http.plumbing import flatten
+from navixy_panel.settings import Settings
+from navixy_panel.usecases import operator
+from navixy_panel.usecases.context import Context
+
+
+def add_commands(commands: Any) -> None:
+    gateway = commands.add_parser("gateway", help="manage gateways as the operator"
+                                  ).add_subparsers(required=True, metavar="action")
+    create = gateway.add_parser("create", help="create a gateway for a dealer")
+    create.add_argument("--owner", required=True, metavar="LOGIN")
+    create.add_argument("--label", required=True)
+    create.add_argument("--provider", default="smtp")
+    create.add_argument("--leasable", action="store_true",
+                        help="offer it to the owner's direct sub-dealers")
+    create.add_argument("--params", required=True, metavar="JSON",
+                        help="SMTP params in Navixy's keys, e.g. '{\"mail.smtp.host\": …}'")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the SMTP password from standard input")
+    create.set_defaults(run=run_create)
+
+    commands.add_parser("rotate-secrets", help="re-encrypt every SMTP password with the "
+                        "newest NAVIXY_PANEL_SECRET_KEY").set_defaults(run=run_rotate_secrets)
+
+
+def run_create(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        given = json.loads(args.params)
+        if not isinstance(given, dict):
+            raise ValueError
+    except ValueError:
+        raise CommandError("--params must be a JSON object") from None
+    if PASSWORD in given:
+        raise CommandError("give the SMTP password on standard input (--password-stdin), "
+                           "not in --params")
+    password = read_secret(args, "SMTP password: ")
+    try:
+        params = SmtpParamsSchema().load({**given, PASSWORD: password})
+    except ValidationError as exc:
+        problems = "; ".join(f"{path}: {error}" for path, error in flatten(exc.messages))
+        raise CommandError(f"invalid params: {problems}") from None
+    if not 1 <= len(args.label) <= 100:
+        raise CommandError("--label must be 1 to 100 characters")
+    if not re.fullmatch(r"[a-z0-9_]{1,50}", args.provider):
+        raise CommandError("--provider must be 1 to 50 of a-z, 0-9 and _")
+    gateway = GatewayInput(label=args.label, provider=args.provider, leasable=args.leasable,
+                           params=params)
+
+    async def work(ctx: Context) -> dict[str, Any]:
+        gateway_id = await operator.create_relay(ctx, owner_login=args.owner, gateway=gateway)
+        return {"id": gateway_id, "owner": args.owner, "provider": args.provider,
+                "leasable": args.leasable}
+
+    print(json.dumps(run_use_case(settings, work)))
+
+
+def run_rotate_secrets(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(ctx: Context) -> dict[str, int]:
+        return {"rotated": await operator.rotate_secrets(ctx)}
+
+    print(json.dumps(run_use_case(settings, work)))

@@ -1,0 +1,36 @@
+"""Who is acting: the dealer behind a session, as read with the session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from navixy_panel.domain import permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    dealer_id: int
+    login: str
+    parent_id: int | None
+    domain: str | None
+    permissions: dict[str, list[str]]
+    bound_gateway_id: int | None
+    session_digest: bytes
+    expires_at: dt.datetime
+
+    def may(self, category: str, operation: str) -> bool:
+        return permissions.allows(self.permissions, category, operation)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change, for the audit trail."""
+
+    dealer_id: int | None
+    login: str
+    face: str  # navixy, webitel or cli
+    client_address: str | None = None
+
+
+OPERATOR = Actor(None, "operator", "cli")

@@ -1,0 +1,19 @@
+"""Every typed key for state kept on the application (no string keys)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from navixy_panel.http.deadlines import Deadlines
+from navixy_panel.http.observability import Metrics
+from navixy_panel.settings import Settings
+from navixy_panel.usecases.context import Context
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE_URL = web.AppKey("database_url", str)
+ENGINE = web.AppKey("engine", AsyncEngine)
+# What the use cases run with: settings, the session factory, the secret box, the caches.
+CONTEXT = web.AppKey("context", Context)
+METRICS = web.AppKey("metrics", Metrics)
+DEADLINES = web.AppKey("deadlines", Deadlines)

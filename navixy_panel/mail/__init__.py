@@ -1,0 +1,1 @@
+"""Outbound mail: building a test message and talking SMTP to a gateway."""

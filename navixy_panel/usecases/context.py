@@ -1,0 +1,78 @@
+"""What every use case runs with, and the one unit-of-work style.
+
+A use case opens `ctx.unit_of_work()`, does its reads and writes through
+services (which take the session and never commit), records in `uow.changes`
+what its commit changes for cached answers, and leaves the block: the commit
+happens there, and only after it the caches are invalidated, so no instance
+can re-cache what the transaction had not yet made visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from navixy_panel.cache import Caches, Changes
+from navixy_panel.domain.errors import Unavailable
+from navixy_panel.security.secret_box import SecretBox
+from navixy_panel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _ignore(result: str) -> None:
+    """Default send observer: nothing counts sends outside the HTTP service."""
+
+
+@dataclass(slots=True)
+class Context:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secret_box: SecretBox
+    caches: Caches = field(default_factory=Caches)
+    # Told "sent" or "failed" after every SMTP exchange (the service counts them for /metrics).
+    observe_send: Callable[[str], None] = _ignore
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+
+class UnitOfWork:
+    """One transaction: committed when the block ends normally, rolled back when it raises."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.changes = Changes()
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, "used outside its `async with` block"
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._ctx.sessionmaker()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                await session.commit()
+            else:
+                await session.rollback()
+        except PoolTimeout:
+            raise Unavailable() from None
+        finally:
+            await session.close()
+        if exc_type is None:
+            self._ctx.caches.invalidate(self.changes)
+        elif exc_type is PoolTimeout:
+            # No connection freed up in time: overload, answered as "retry later".
+            raise Unavailable() from exc

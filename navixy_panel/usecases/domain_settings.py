@@ -1,0 +1,140 @@
+"""A domain's email settings (Webitel's model): the domain's dealer's bound own gateway.
+
+The caller reaches its own domain and those of its sub-dealers at any depth;
+any other domain, existing or not, is `NotPermitted` (nothing reveals it). The
+scope is read in the same unit of work that acts on it. Writes to one domain
+are serialised by a transaction-level lock, so simultaneous upserts create one
+gateway and a delete racing an upsert sees its result.
+
+The face turns its document into a `GatewayInput` on top of the current
+gateway (what it has no word for is kept), so the use cases take a `build`
+callback that runs inside the unit of work, after the current gateway is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from navixy_panel.domain.caller import Actor, Caller
+from navixy_panel.domain.errors import DomainRequired, NotFound, NotPermitted
+from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.mail.mailer import Sent
+from navixy_panel.services import dealers, gateways
+from navixy_panel.services.dealers import DomainDealer
+from navixy_panel.usecases import test_sends
+from navixy_panel.usecases.context import Context, UnitOfWork
+
+Build = Callable[[GatewayRecord | None], GatewayInput]
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSettings:
+    gateway_id: int
+    label: str
+    provider: str
+    params: dict[str, Any]
+    domain: str
+
+
+async def _scope(uow: UnitOfWork, caller: Caller, domain: str | None,
+                 operation: str) -> DomainDealer:
+    name = (domain or caller.domain or "").strip().lower()
+    if not name:
+        raise DomainRequired()
+    target = await dealers.in_scope(uow.session, caller_id=caller.dealer_id, domain=name)
+    if target is None or not caller.may("email_gateways", operation):
+        raise NotPermitted()
+    return target
+
+
+def _settings(record: GatewayRecord, target: DomainDealer) -> DomainSettings:
+    return DomainSettings(record.id, record.label, record.provider, record.params,
+                          target.domain)
+
+
+async def get(ctx: Context, caller: Caller, domain: str | None) -> DomainSettings:
+    async with ctx.unit_of_work() as uow:
+        target = await _scope(uow, caller, domain, "read")
+        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        if current is None:
+            raise NotFound()
+        return _settings(current, target)
+
+
+async def upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
+                 actor: Actor) -> DomainSettings:
+    """Creates and binds a new own gateway, or replaces the bound one (which then also
+    needs the `update` permission)."""
+    async with ctx.unit_of_work() as uow:
+        target = await _scope(uow, caller, domain, "create")
+        await dealers.lock_domain(uow.session, target.dealer_id)
+        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        if current is None:
+            gateway_id = await gateways.create(uow.session, ctx.secret_box,
+                                               owner_id=target.dealer_id,
+                                               gateway=build(None), actor=actor)
+            await gateways.bind(uow.session, dealer_id=target.dealer_id,
+                                parent_id=target.parent_id, gateway_id=gateway_id, actor=actor)
+        elif not caller.may("email_gateways", "update"):
+            raise NotPermitted()
+        else:
+            gateway_id = current.id
+            await _replace(ctx, uow, target, current, build, actor)
+        uow.changes.dealers.add(target.dealer_id)
+        record = await gateways.own(uow.session, owner_id=target.dealer_id,
+                                    gateway_id=gateway_id)
+        return _settings(record, target)
+
+
+async def replace(ctx: Context, caller: Caller, domain: str | None, build: Build,
+                  actor: Actor) -> DomainSettings:
+    async with ctx.unit_of_work() as uow:
+        target = await _scope(uow, caller, domain, "update")
+        await dealers.lock_domain(uow.session, target.dealer_id)
+        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        if current is None:
+            raise NotFound()
+        await _replace(ctx, uow, target, current, build, actor)
+        record = await gateways.own(uow.session, owner_id=target.dealer_id,
+                                    gateway_id=current.id)
+        return _settings(record, target)
+
+
+async def _replace(ctx: Context, uow: UnitOfWork, target: DomainDealer,
+                   current: GatewayRecord, build: Build, actor: Actor) -> None:
+    gateway = build(current)
+    was_leasable = await gateways.update_gateway(
+        uow.session, ctx.secret_box, owner_id=target.dealer_id, gateway_id=current.id,
+        gateway=gateway, actor=actor)
+    uow.changes.dealers.add(target.dealer_id)
+    if was_leasable or gateway.leasable:
+        uow.changes.children_of.add(target.dealer_id)
+
+
+async def remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor) -> int:
+    """How many settings were removed: 0 or 1."""
+    async with ctx.unit_of_work() as uow:
+        target = await _scope(uow, caller, domain, "delete")
+        await dealers.lock_domain(uow.session, target.dealer_id)
+        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        if current is None:
+            return 0
+        was_leasable = await gateways.delete_gateway(uow.session, owner_id=target.dealer_id,
+                                                     gateway_id=current.id, actor=actor)
+        uow.changes.dealers.add(target.dealer_id)
+        if was_leasable:
+            uow.changes.children_of.add(target.dealer_id)
+        return 1
+
+
+async def send_test(ctx: Context, caller: Caller, domain: str | None, *, to: str) -> Sent:
+    async with ctx.unit_of_work() as uow:
+        target = await _scope(uow, caller, domain, "send_email")
+        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        if current is None:
+            raise NotFound(f"no email settings for domain {target.domain}",
+                           subject=target.domain)
+        prepared = await test_sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
+    return await test_sends.deliver(ctx, prepared)

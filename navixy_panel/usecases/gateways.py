@@ -1,0 +1,94 @@
+"""A dealer's email gateways: list, create, update, delete, bind, and their audit trail.
+
+Each use case is one unit of work and records which cached answers its commit
+changes: the owner's own list and, when a leasable gateway is involved, the
+lists of the owner's direct children (what they may lease changed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from navixy_panel.cache import Tag
+from navixy_panel.domain.caller import Actor, Caller
+from navixy_panel.domain.errors import InvalidInput
+from navixy_panel.domain.gateways import GatewayInput
+from navixy_panel.services import audit, gateways
+from navixy_panel.usecases.context import Context, UnitOfWork
+
+__all__ = ["GatewayInput", "list_body", "create", "update", "delete", "bind", "audit_page"]
+
+
+def _list_tags(caller: Caller) -> list[Tag]:
+    tags: list[Tag] = [("dealer", caller.dealer_id)]
+    if caller.parent_id is not None:
+        tags.append(("parent", caller.parent_id))
+    return tags
+
+
+async def list_body(ctx: Context, caller: Caller) -> bytes:
+    """The whole serialized answer of Navixy's `gateways/email/list`.
+
+    Every panel page load asks for it, so the bytes are cached per dealer."""
+
+    async def load() -> bytes:
+        async with ctx.unit_of_work() as uow:
+            found = await gateways.list_for(uow.session, dealer_id=caller.dealer_id,
+                                            parent_id=caller.parent_id)
+        return orjson.dumps({"success": True, "bound_gateway": caller.bound_gateway_id,
+                             "own": found.own, "leasable": found.leasable})
+
+    body = await ctx.caches.lists.get_or_load(caller.dealer_id, load,
+                                              lambda _body: _list_tags(caller))
+    assert body is not None
+    return body
+
+
+def _changed_gateway(uow: UnitOfWork, owner_id: int, *leasable: bool) -> None:
+    uow.changes.dealers.add(owner_id)
+    if any(leasable):
+        uow.changes.children_of.add(owner_id)
+
+
+async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: Actor,
+                 api: bool = True) -> int:
+    """Through the API only `smtp` gateways are created; an operator may create others."""
+    if api and gateway.provider != "smtp":
+        raise InvalidInput.of("provider", "Only 'smtp' gateways can be created through the API.")
+    async with ctx.unit_of_work() as uow:
+        gateway_id = await gateways.create(uow.session, ctx.secret_box, owner_id=owner_id,
+                                           gateway=gateway, actor=actor)
+        _changed_gateway(uow, owner_id, gateway.leasable)
+    return gateway_id
+
+
+async def update(ctx: Context, caller: Caller, *, gateway_id: int, gateway: GatewayInput,
+                 actor: Actor) -> None:
+    async with ctx.unit_of_work() as uow:
+        was_leasable = await gateways.update_gateway(
+            uow.session, ctx.secret_box, owner_id=caller.dealer_id, gateway_id=gateway_id,
+            gateway=gateway, actor=actor)
+        _changed_gateway(uow, caller.dealer_id, was_leasable, gateway.leasable)
+
+
+async def delete(ctx: Context, caller: Caller, *, gateway_id: int, actor: Actor) -> None:
+    async with ctx.unit_of_work() as uow:
+        was_leasable = await gateways.delete_gateway(uow.session, owner_id=caller.dealer_id,
+                                                     gateway_id=gateway_id, actor=actor)
+        _changed_gateway(uow, caller.dealer_id, was_leasable)
+
+
+async def bind(ctx: Context, caller: Caller, *, gateway_id: int, actor: Actor) -> None:
+    async with ctx.unit_of_work() as uow:
+        await gateways.bind(uow.session, dealer_id=caller.dealer_id, parent_id=caller.parent_id,
+                            gateway_id=gateway_id, actor=actor)
+        uow.changes.dealers.add(caller.dealer_id)
+
+
+async def audit_page(ctx: Context, caller: Caller, *, limit: int,
+                     offset: int) -> tuple[list[dict[str, Any]], int]:
+    async with ctx.unit_of_work() as uow:
+        return await audit.page(uow.session, dealer_id=caller.dealer_id, limit=limit,
+                                offset=offset)

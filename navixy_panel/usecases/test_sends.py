@@ -1,0 +1,82 @@
+"""Test messages: which gateway, which sender, how often, then the SMTP exchange.
+
+Two phases in one use case: a unit of work reserves the rate slot and reads
+the gateway (with its visibility rule) and the sender identity, and commits;
+only then the SMTP exchange runs, so no row lock or pooled connection is held
+across the network. A failure through a gateway leased from the parent tells
+only its kind and reply code: the parent's host, user and replies stay private.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
+from navixy_panel.domain.smtp_params import FROM
+from navixy_panel.mail import mailer
+from navixy_panel.mail.message import test_message
+from navixy_panel.services import dealers, gateways, rate_limits
+from navixy_panel.usecases.context import Context, UnitOfWork
+
+
+class DealerRef(Protocol):
+    """The dealer a message is sent for (a session's Caller, or a Webitel domain's dealer)."""
+
+    @property
+    def dealer_id(self) -> int: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def bound_gateway_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSend:
+    gateway: gateways.UsableGateway
+    message: EmailMessage
+    leased: bool
+
+
+async def send_test(ctx: Context, dealer: DealerRef, *, to: str,
+                    gateway_id: int | None) -> mailer.Sent:
+    """Through `gateway_id`, else the bound gateway (none: `InvalidInput` on gateway_id)."""
+    async with ctx.unit_of_work() as uow:
+        prepared = await prepare(ctx, uow, dealer, to=to, gateway_id=gateway_id)
+    return await deliver(ctx, prepared)
+
+
+async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
+                  gateway_id: int | None) -> PreparedSend:
+    """The first phase, inside the caller's unit of work."""
+    chosen = gateway_id if gateway_id is not None else dealer.bound_gateway_id
+    if chosen is None:
+        raise InvalidInput.of("gateway_id", "No gateway is bound; give a gateway id.")
+    gateway = await gateways.usable(uow.session, ctx.secret_box, dealer_id=dealer.dealer_id,
+                                    parent_id=dealer.parent_id, gateway_id=chosen)
+    identity = await dealers.sender_identity(uow.session, dealer.dealer_id)
+    sender = gateway.params.get(FROM) or identity.email_from
+    if not sender:
+        raise InvalidInput.of("email_from", "No sender address: set the gateway's "
+                              "default_from_address or the dealer's email_from.")
+    sends = await rate_limits.hit(uow.session, f"test-sends:{dealer.dealer_id}", 60)
+    if sends > ctx.settings.test_sends_per_minute:
+        raise RateLimited()
+    message = test_message(sender=sender, to=to, gateway_label=gateway.label,
+                           footer=identity.email_footer)
+    return PreparedSend(gateway, message, leased=gateway.owner_id != dealer.dealer_id)
+
+
+async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
+    """The second phase, after the commit."""
+    gateway = prepared.gateway
+    try:
+        sent = await mailer.send(gateway.params, gateway.password, prepared.message)
+    except SendFailed as failure:
+        ctx.observe_send("failed")
+        if prepared.leased:
+            raise failure.redacted() from None
+        raise
+    ctx.observe_send("sent")
+    return sent
