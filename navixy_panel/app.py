@@ -23,6 +23,7 @@ from navixy_panel.resources import (
     engine_ctx,
     housekeeping_ctx,
     migrations_ctx,
+    read_pool_ctx,
 )
 from navixy_panel.settings import Settings
 from navixy_panel.webitel import routes as webitel_routes
@@ -38,7 +39,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.DEADLINES] = deadlines
-    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, context_ctx,
+    app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, read_pool_ctx,
+                            context_ctx,
                             deadlines.cleanup_ctx(), housekeeping_ctx])
     metrics.registry.register(observability.PoolCollector(lambda: app.get(keys.ENGINE)))
     app.router.add_get("/metrics", observability.metrics_handler(metrics))

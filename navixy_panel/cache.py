@@ -92,11 +92,16 @@ class KeyedCache(Generic[K, V]):
             entry = self._data.get(key)
             if entry is not None:
                 return entry[0]
-        epoch = owner._epoch
+        epoch = owner.epoch
         value = await load()
-        if value is not None and owner.enabled and epoch == owner._epoch:
-            self._put(key, value, tuple(tags(value)))
+        if value is not None:
+            self.store(key, value, tuple(tags(value)), epoch)
         return value
+
+    def store(self, key: K, value: V, tags: tuple[Tag, ...], epoch: int) -> None:
+        """Stores a value read after `epoch` was taken, unless an invalidation came since."""
+        if self._owner.enabled and epoch == self._owner.epoch:
+            self._put(key, value, tags)
 
     def _put(self, key: K, value: V, tags: tuple[Tag, ...]) -> None:
         self._discard(key)
@@ -136,6 +141,11 @@ class Caches:
         self.sessions: KeyedCache[bytes, Caller] = KeyedCache(self, limit)
         self.lists: KeyedCache[int, bytes] = KeyedCache(self, limit)
 
+    @property
+    def epoch(self) -> int:
+        """Take it before a read whose result is to be stored (see `KeyedCache.store`)."""
+        return self._epoch
+
     def invalidate(self, changes: Changes) -> None:
         if not changes:
             return
@@ -163,6 +173,27 @@ class Caches:
         self.enabled = True
 
 
+def parse(payload: str) -> Changes:
+    """A notification from the triggers of migration 0004: `d:1,2;p:5`, `s:<hex>,…`
+    or `*`. Anything else (an older schema's table names) means everything."""
+    changes = Changes()
+    try:
+        for part in payload.split(";"):
+            kind, _, values = part.partition(":")
+            items = [v for v in values.split(",") if v]
+            if kind == "d":
+                changes.dealers.update(int(v) for v in items)
+            elif kind == "p":
+                changes.children_of.update(int(v) for v in items)
+            elif kind == "s":
+                changes.sessions.update(bytes.fromhex(v) for v in items)
+            else:
+                changes.everything = True
+    except ValueError:
+        changes.everything = True
+    return changes
+
+
 def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -177,7 +208,8 @@ async def listen_forever(caches: Caches, dsn: str, check_every: float) -> None:
                 dsn, timeout=5, server_settings={"application_name": "navixy-panel-listener"})
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _c, lost=lost: lost.set())
-            await connection.add_listener(CHANNEL, lambda *_: caches.invalidate_all())
+            await connection.add_listener(
+                CHANNEL, lambda _c, _pid, _channel, payload: caches.invalidate(parse(payload)))
             caches.enable()
             log.info("cache invalidation listener connected")
             backoff = 0.1

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import asyncpg
 import orjson
 from aiohttp import web
 from sqlalchemy import select, text
@@ -26,12 +27,15 @@ from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.http import keys
 from navixy_panel.security.secret_box import SecretBox, keys_for
-from navixy_panel.services import rate_limits, sessions
+from navixy_panel.services import hot_path, rate_limits, sessions
 from navixy_panel.usecases.context import Context
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 600
+# Per instance: 20 SQLAlchemy connections for writes and logins, these for the list
+# path, one for LISTEN; two instances stay well under PostgreSQL's default 100.
+READ_POOL_SIZE = 16
 
 
 async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -62,8 +66,10 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[keys.DATABASE_URL]
     engine = create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-        # Fail within 2 s when the database is gone, so clients get code 14 quickly.
-        pool_timeout=2, connect_args={"timeout": 1.5, "command_timeout": 60},
+        # A connect fails within 1.5 s when the database is gone, so clients get code 14
+        # quickly; waiting for a busy pool is bounded by the setting (then code 14 too).
+        pool_timeout=app[keys.SETTINGS].db_pool_wait_seconds,
+        connect_args={"timeout": 1.5, "command_timeout": 60},
         hide_parameters=True,  # statement parameters hold digests and hashes: never log them
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,  # JSONB params on every list: the fast parser
@@ -76,6 +82,20 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+
+
+async def read_pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Plain asyncpg connections for the hot list path (see services/hot_path.py):
+    statements prepared once per connection, no pre-ping, no ORM."""
+    pool = await asyncpg.create_pool(
+        cache.asyncpg_dsn(app[keys.DATABASE_URL]), min_size=2, max_size=READ_POOL_SIZE,
+        timeout=1.5, command_timeout=60, max_inactive_connection_lifetime=300,
+        server_settings={"application_name": "navixy-panel-reads"})
+    app[keys.READ_POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -96,7 +116,9 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
         box.decrypt(sample)
     caches = cache.Caches()
     app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
-                                observe_send=app[keys.METRICS].count_send)
+                                observe_send=app[keys.METRICS].count_send,
+                                pool=hot_path.ReadPool(app[keys.READ_POOL],
+                                                       settings.db_pool_wait_seconds))
     if not settings.cache_enabled:
         yield
         return

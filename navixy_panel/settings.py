@@ -45,6 +45,9 @@ class Settings:
     request_timeout_seconds: float = 90.0
     cache_enabled: bool = True
     cache_check_seconds: float = 5.0
+    # How long a request may wait for a pooled database connection before it is
+    # answered "retry later" (code 14 / HTTP 503).
+    db_pool_wait_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +86,7 @@ class Settings:
              _positive_int(1, 366 * 86400))
         take("cache_enabled", "NAVIXY_PANEL_CACHE", _on_off)
         take("request_timeout_seconds", "NAVIXY_PANEL_REQUEST_TIMEOUT", _positive_int(1, 3600))
+        take("db_pool_wait_seconds", "NAVIXY_PANEL_DB_POOL_WAIT", _positive_int(1, 600))
         if problems:
             raise SettingsError(problems)
         return cls(**values)

@@ -81,6 +81,11 @@ class Api:
         self.invalidate()
         return rows
 
+    async def db_execute(self, statement: str, **params: Any) -> None:
+        """A write from outside the service: the app learns of it only by notification."""
+        async with self.db.begin() as session:
+            await session.execute(text(statement), params)
+
     async def snapshot(self) -> tuple[list[Any], list[Any]]:
         """Everything a refused request must leave unchanged."""
         gateways = await self.sql("SELECT id, owner_id, label, provider, leasable, params, "

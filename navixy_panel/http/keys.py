@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,6 +14,7 @@ from navixy_panel.usecases.context import Context
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
 ENGINE = web.AppKey("engine", AsyncEngine)
+READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
 # What the use cases run with: settings, the session factory, the secret box, the caches.
 CONTEXT = web.AppKey("context", Context)
 METRICS = web.AppKey("metrics", Metrics)

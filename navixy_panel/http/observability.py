@@ -6,6 +6,7 @@ one), so several apps in one process (tests, workers) never collide.
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import itertools
 import logging
@@ -13,12 +14,11 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
@@ -51,34 +51,57 @@ def assign_request_id(request: web.Request) -> str:
     return value
 
 
-@dataclass
-class Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 
-    def __post_init__(self) -> None:
-        self.requests = Counter("navixy_panel_requests", "Requests by face, action and result "
-                                "code (Navixy code, or the HTTP status elsewhere)",
-                                ["face", "action", "code"], registry=self.registry)
-        self.latency = Histogram("navixy_panel_request_seconds", "Request latency",
-                                 ["face", "action"], registry=self.registry,
-                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
-                                          2.5, 5, 10))
-        self.smtp_sends = Counter("navixy_panel_smtp_sends", "Test messages by result",
-                                  ["result"], registry=self.registry)
-        # labels() takes a lock and builds a key each time; the children are reused.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+class Metrics:
+    """Requests by face, action and result code, their latency, and test sends.
+
+    Hand-rolled accumulators exported by a collector at scrape time, rather than
+    prometheus-client's Counter and Histogram: those take a lock per increment,
+    which cost ~4 µs of the cached list's budget. Every update here happens on
+    the event loop's one thread, as does the scrape, so plain integers are exact."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests: dict[tuple[str, str, str], int] = {}
+        # (face, action) → [count, sum of seconds, per-bucket counts (last: +Inf)]
+        self._latency: dict[tuple[str, str], list[Any]] = {}
+        self._sends: dict[str, int] = {}
+        self.registry.register(self)  # a collector: it has collect()
 
     def observe(self, face: str, action: str, code: str, seconds: float) -> None:
-        children = self._children.get((face, action, code))
-        if children is None:
-            children = (self.requests.labels(face, action, code),
-                        self.latency.labels(face, action))
-            self._children[(face, action, code)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        key = (face, action, code)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        series = self._latency.get((face, action))
+        if series is None:
+            series = self._latency[(face, action)] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        series[0] += 1
+        series[1] += seconds
+        series[2][bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def count_send(self, result: str) -> None:
-        self.smtp_sends.labels(result).inc()
+        self._sends[result] = self._sends.get(result, 0) + 1
+
+    def collect(self) -> Iterator[Any]:
+        requests = CounterMetricFamily(
+            "navixy_panel_requests", "Requests by face, action and result code (Navixy "
+            "code, or the HTTP status elsewhere)", labels=["face", "action", "code"])
+        for labels, count in self._requests.items():
+            requests.add_metric(list(labels), count)
+        yield requests
+        latency = HistogramMetricFamily("navixy_panel_request_seconds", "Request latency",
+                                        labels=["face", "action"])
+        for (face, action), (_count, total, buckets) in self._latency.items():
+            cumulative = list(itertools.accumulate(buckets))
+            bounds = [str(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+            latency.add_metric([face, action], list(zip(bounds, cumulative, strict=True)), total)
+        yield latency
+        sends = CounterMetricFamily("navixy_panel_smtp_sends", "Test messages by result",
+                                    labels=["result"])
+        for result, count in self._sends.items():
+            sends.add_metric([result], count)
+        yield sends
 
 
 class PoolCollector:

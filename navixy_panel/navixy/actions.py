@@ -27,6 +27,8 @@ class Call:
     ctx: Context
     params: dict[str, Any]
     caller: Caller | None = None
+    # What the action's own session read brought along (see Action.resolve).
+    prefetched: Any = None
 
     @property
     def dealer(self) -> Caller:
@@ -44,6 +46,8 @@ class Call:
 
 # A handler returns the result fields, or the whole serialized body (cached answers).
 Handler = Callable[[Call], Awaitable[dict[str, Any] | bytes]]
+# Resolves the session and reads what the action needs in the same statement.
+Resolver = Callable[[Context, str], Awaitable[tuple[Caller, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Action:
     response: type[Schema] | None
     needs_session: bool
     summary: str
+    resolve: Resolver | None = None
 
 
 @dataclass
@@ -63,11 +68,12 @@ class ActionTable:
 
     def action(self, path: str, *, permission: tuple[str, str] | None = None,
                params: type[Schema] | None = None, response: type[Schema] | None = None,
-               needs_session: bool = True) -> Callable[[Handler], Handler]:
+               needs_session: bool = True,
+               resolve: Resolver | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
             self.actions[path] = Action(path, handler, permission, params, response,
-                                        needs_session, summary)
+                                        needs_session, summary, resolve)
             return handler
 
         return register

@@ -97,10 +97,10 @@ def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
 
 
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
-                response=GatewayListOut)
+                response=GatewayListOut, resolve=gateways.caller_with_list)
 async def gateways_email_list(call: Call) -> bytes:
     """Own gateways with their params, the parent's leasable ones, and the bound one."""
-    return await gateways.list_body(call.ctx, call.dealer)
+    return call.prefetched or await gateways.list_body(call.ctx, call.dealer)
 
 
 @actions.action("gateways/email/create", permission=("email_gateways", "create"),

@@ -44,7 +44,11 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
     params = await read_params(request, ctx.settings.max_body_bytes)
     call = Call(request, ctx, params)
     if action.needs_session:
-        call.caller = await logins.resolve(ctx, session_hash(request, params))
+        secret = session_hash(request, params)
+        if action.resolve is not None:
+            call.caller, call.prefetched = await action.resolve(ctx, secret)
+        else:
+            call.caller = await logins.resolve(ctx, secret)
         if action.permission and not call.caller.may(*action.permission):
             raise NavixyError(13)
     params.pop("hash", None)

@@ -13,6 +13,7 @@ granted). The fixed order (gateway, then dealer) keeps them free of deadlocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,14 +61,9 @@ def visible_to(dealer_id: int, parent_id: int | None) -> Any:
     return or_(own, and_(EmailGateway.owner_id == parent_id, EmailGateway.leasable))
 
 
-async def list_for(session: AsyncSession, *, dealer_id: int, parent_id: int | None) -> GatewayList:
-    """One statement for both lists, ordered by id."""
-    rows = await session.execute(
-        select(EmailGateway.id, EmailGateway.owner_id, EmailGateway.label,
-               EmailGateway.provider, EmailGateway.leasable, EmailGateway.params)
-        .where(visible_to(dealer_id, parent_id))
-        .order_by(EmailGateway.id)
-    )
+def entries(rows: Iterable[Sequence[Any]], dealer_id: int) -> GatewayList:
+    """(id, owner_id, label, provider, leasable, params) rows, ordered by id, as the
+    dealer may see them: own gateways whole (password null), leased ones without params."""
     result = GatewayList([], [])
     for gateway_id, owner_id, label, provider, leasable, params in rows:
         if owner_id == dealer_id:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from navixy_panel.cache import Caches, Changes
 from navixy_panel.domain.errors import Unavailable
 from navixy_panel.security.secret_box import SecretBox
+from navixy_panel.services.hot_path import ReadPool
 from navixy_panel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Context:
     sessionmaker: async_sessionmaker[AsyncSession]
     secret_box: SecretBox
     caches: Caches = field(default_factory=Caches)
+    # The hot list path's own pool of plain asyncpg connections (the service only).
+    pool: ReadPool | None = None
     # Told "sent" or "failed" after every SMTP exchange (the service counts them for /metrics).
     observe_send: Callable[[str], None] = _ignore
 

@@ -7,38 +7,67 @@ lists of the owner's direct children (what they may lease changed).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 
 from navixy_panel.cache import Tag
 from navixy_panel.domain.caller import Actor, Caller
-from navixy_panel.domain.errors import InvalidInput
+from navixy_panel.domain.errors import InvalidInput, SessionEnded
 from navixy_panel.domain.gateways import GatewayInput
-from navixy_panel.services import audit, gateways
+from navixy_panel.security import tokens
+from navixy_panel.services import audit, gateways, hot_path
+from navixy_panel.services.gateways import GatewayList
 from navixy_panel.usecases.context import Context, UnitOfWork
+from navixy_panel.usecases.logins import session_key, session_tags
 
-__all__ = ["GatewayInput", "list_body", "create", "update", "delete", "bind", "audit_page"]
+__all__ = ["GatewayInput", "caller_with_list", "list_body", "create", "update", "delete",
+           "bind", "audit_page"]
 
 
-def _list_tags(caller: Caller) -> list[Tag]:
-    tags: list[Tag] = [("dealer", caller.dealer_id)]
-    if caller.parent_id is not None:
-        tags.append(("parent", caller.parent_id))
-    return tags
+def _list_tags(caller: Caller) -> tuple[Tag, ...]:
+    if caller.parent_id is None:
+        return (("dealer", caller.dealer_id),)
+    return (("dealer", caller.dealer_id), ("parent", caller.parent_id))
+
+
+def _serialize(caller: Caller, found: GatewayList) -> bytes:
+    return orjson.dumps({"success": True, "bound_gateway": caller.bound_gateway_id,
+                         "own": found.own, "leasable": found.leasable})
+
+
+async def caller_with_list(ctx: Context, secret: str) -> tuple[Caller, bytes | None]:
+    """The session's dealer and, when it comes at no extra cost, its serialized list.
+
+    Every panel page load asks for the list, so this is the hot path: a cached
+    session and list cost no statement; otherwise one statement resolves the
+    session and reads the list at once (`services/hot_path.py`)."""
+    digest = tokens.digest(secret)
+    key = session_key("navixy", digest)
+    caches = ctx.caches
+    caller = caches.sessions.peek(key)
+    if caller is not None and caller.expires_at.timestamp() > time.time():
+        return caller, caches.lists.peek(caller.dealer_id)
+    assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
+    epoch = caches.epoch
+    found = await hot_path.caller_and_list(ctx.pool, digest, "navixy")
+    if found is None:
+        raise SessionEnded()
+    caller, gateway_list = found
+    body = _serialize(caller, gateway_list)
+    caches.sessions.store(key, caller, session_tags(caller), epoch)
+    caches.lists.store(caller.dealer_id, body, _list_tags(caller), epoch)
+    return caller, body
 
 
 async def list_body(ctx: Context, caller: Caller) -> bytes:
-    """The whole serialized answer of Navixy's `gateways/email/list`.
-
-    Every panel page load asks for it, so the bytes are cached per dealer."""
+    """The whole serialized answer of Navixy's `gateways/email/list`, cached per dealer."""
 
     async def load() -> bytes:
-        async with ctx.unit_of_work() as uow:
-            found = await gateways.list_for(uow.session, dealer_id=caller.dealer_id,
-                                            parent_id=caller.parent_id)
-        return orjson.dumps({"success": True, "bound_gateway": caller.bound_gateway_id,
-                             "own": found.own, "leasable": found.leasable})
+        assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
+        return _serialize(caller, await hot_path.visible_list(ctx.pool, caller.dealer_id,
+                                                               caller.parent_id))
 
     body = await ctx.caches.lists.get_or_load(caller.dealer_id, load,
                                               lambda _body: _list_tags(caller))

@@ -73,8 +73,12 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
     return LoggedIn(found.dealer_id, login, found.domain, found.permissions, secret, expires_at)
 
 
-def _session_tags(caller: Caller) -> list[Tag]:
-    return [("dealer", caller.dealer_id), ("session", caller.session_digest)]
+def session_key(kind: str, digest: bytes) -> bytes:
+    return kind.encode() + digest
+
+
+def session_tags(caller: Caller) -> tuple[Tag, ...]:
+    return (("dealer", caller.dealer_id), ("session", caller.session_digest))
 
 
 async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
@@ -85,7 +89,7 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
         async with ctx.unit_of_work() as uow:
             return await sessions.resolve(uow.session, secret, kind)
 
-    caller = await ctx.caches.sessions.get_or_load(kind.encode() + digest, load, _session_tags)
+    caller = await ctx.caches.sessions.get_or_load(session_key(kind, digest), load, session_tags)
     if caller is None or caller.expires_at.timestamp() <= time.time():
         raise SessionEnded()
     return caller
