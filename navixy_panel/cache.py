@@ -138,7 +138,7 @@ class Caches:
     def __init__(self, limit: int = 50_000) -> None:
         self._epoch = 0
         self.enabled = False  # until LISTEN is established
-        self.sessions: KeyedCache[bytes, Caller] = KeyedCache(self, limit)
+        self.sessions: KeyedCache[str, Caller] = KeyedCache(self, limit)
         self.lists: KeyedCache[int, bytes] = KeyedCache(self, limit)
 
     @property

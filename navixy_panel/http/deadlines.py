@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,7 @@ class Deadlines:
         self.seconds = seconds
         self.running: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
+        self.clock = time.monotonic  # the event loop's clock, once it runs
 
     def remaining(self) -> float:
         """Seconds left to the current request (the whole time-out outside one)."""
@@ -26,7 +28,7 @@ class Deadlines:
         deadline = self.running.get(task) if task is not None else None
         if deadline is None:
             return self.seconds
-        return max(0.0, deadline - asyncio.get_running_loop().time())
+        return max(0.0, deadline - self.clock())
 
     async def watch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -40,6 +42,7 @@ class Deadlines:
 
     def cleanup_ctx(self) -> Any:
         async def ctx(app: web.Application) -> AsyncIterator[None]:
+            self.clock = asyncio.get_running_loop().time
             watcher = asyncio.create_task(self.watch())
             yield
             watcher.cancel()

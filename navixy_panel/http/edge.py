@@ -60,9 +60,8 @@ def edge_middleware(settings: Settings, metrics: Metrics, deadlines: Deadlines) 
 
 async def _answer(request: web.Request, handler: Handler,
                   deadlines: Deadlines) -> web.StreamResponse:
-    task = asyncio.current_task()
-    assert task is not None
-    deadlines.running[task] = asyncio.get_running_loop().time() + deadlines.seconds
+    task = request.task  # the handler's task (asyncio.current_task() cost ~3% of the list)
+    deadlines.running[task] = deadlines.clock() + deadlines.seconds
     try:
         return await handler(request)
     except asyncio.CancelledError:

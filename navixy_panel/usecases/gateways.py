@@ -43,15 +43,14 @@ async def caller_with_list(ctx: Context, secret: str) -> tuple[Caller, bytes | N
     Every panel page load asks for the list, so this is the hot path: a cached
     session and list cost no statement; otherwise one statement resolves the
     session and reads the list at once (`services/hot_path.py`)."""
-    digest = tokens.digest(secret)
-    key = session_key("navixy", digest)
+    key = session_key("navixy", secret)
     caches = ctx.caches
     caller = caches.sessions.peek(key)
     if caller is not None and caller.expires_at.timestamp() > time.time():
         return caller, caches.lists.peek(caller.dealer_id)
     assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
     epoch = caches.epoch
-    found = await hot_path.caller_and_list(ctx.pool, digest, "navixy")
+    found = await hot_path.caller_and_list(ctx.pool, tokens.digest(secret), "navixy")
     if found is None:
         raise SessionEnded()
     caller, gateway_list = found
