@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,16 +70,25 @@ def _fernet(key: str, position: int) -> Fernet:
 
 
 def load_or_create_key(data_dir: Path) -> str:
-    """For the embedded default: one key generated once into the data directory, mode 0600."""
+    """For the embedded default: one key generated once into the data directory, mode 0600.
+
+    Written to a temporary file and linked into place, so a process starting at the
+    same moment reads either no key (and makes its own attempt) or the whole key."""
     path = data_dir / KEY_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        key = Fernet.generate_key().decode("ascii")
-        handle.write(key + "\n")
+    key = Fernet.generate_key().decode("ascii")
+    descriptor, temporary = tempfile.mkstemp(dir=data_dir, prefix=".secret-key-")
+    try:
+        with os.fdopen(descriptor, "w") as handle:  # mkstemp creates it 0600
+            handle.write(key + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process linked its key first: use that one
+            return path.read_text().strip()
+    finally:
+        os.unlink(temporary)
     return key
 
 
