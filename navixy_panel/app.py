@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from navixy_panel import logs, openapi
+from navixy_panel import docs_pages, logs, openapi
 from navixy_panel.http import keys, observability, probes
 from navixy_panel.http.deadlines import Deadlines
 from navixy_panel.http.edge import edge_middleware
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", observability.metrics_handler(metrics))
     app.router.add_routes(probes.routes)
     app.router.add_routes(openapi.routes)
+    app.router.add_routes(docs_pages.routes)
     navixy_routes.add_routes(app)
     webitel_routes.add_routes(app)
     return app

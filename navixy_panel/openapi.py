@@ -6,7 +6,15 @@ document cannot drift from the code; a new action appears in it by being
 declared. Only what has no schema in the code is written here: the two
 envelopes (Navixy's `success`/`status`, Webitel's `status`/`info`), the Webitel
 answers built by `mapping.to_document`, and which error codes each action can
-answer. The fuzz tests (tests/test_openapi_fuzz.py) hold the service to it.
+answer; and the examples (`NAVIXY_EXAMPLES`, `WEBITEL_EXAMPLES`), which tests
+load through the very schemas the service uses. The fuzz tests
+(tests/test_openapi_fuzz.py) hold the service to the document, examples included:
+schemathesis sends them first.
+
+Every operation has an `operationId`: a Navixy action's path with `_` for `/`
+(`gateways_email_list`), `webitel_<verb>_<object>` for Webitel's, and the probes'
+own names. They are part of the interface (client generators name methods after
+them): keep them when refactoring.
 
 The document depends on nothing but the code, so it is built once per process,
 at the first request, and served as the same bytes afterwards.
@@ -14,6 +22,7 @@ at the first request, and served as the same bytes afterwards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,9 +31,9 @@ from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
-from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
+from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema, public_params
 from navixy_panel.navixy.actions import Action
 from navixy_panel.navixy.errors import ERROR_TABLE
 from navixy_panel.navixy.routes import ACTIONS
@@ -68,6 +77,16 @@ _WEBITEL_INFO = {
 }
 
 
+_DESCRIPTION = (
+    "Email gateways of a telematics platform's dealers: Navixy's Admin Panel API "
+    "(`/v2/panel/...`, also served under `/panel/...` and by GET) and Webitel's email "
+    "settings API (`/login`, `/api/v2/email/settings`).\n\n"
+    "To try the Navixy actions: call `account/auth` with a login and password, then "
+    "*Authorize* `NVX` with `NVX <hash>`. For Webitel's: call `/login`, then authorize "
+    "`WebitelKey` with its `key` and `WebitelToken` with its `token`."
+)
+
+
 def _schema_name(schema: type[Schema] | Schema) -> str:
     cls = resolve_schema_cls(schema)
     assert not isinstance(cls, list)  # our schemas are single classes
@@ -82,12 +101,11 @@ class _Builder:
     def __init__(self) -> None:
         self.plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
         self.spec = APISpec(
-            title="navixy-panel", version="1", openapi_version="3.1.0",
+            title="navixy-panel API", version="1", openapi_version="3.1.0",
             plugins=[self.plugin],
-            info={"description": "Email gateways of a telematics platform's dealers: "
-                                 "Navixy's Admin Panel API (`/v2/panel/...`, also served "
-                                 "under `/panel/...` and by GET) and Webitel's email "
-                                 "settings API (`/login`, `/api/v2/email/settings`)."},
+            # Relative: the server that served this document, wherever it runs.
+            servers=[{"url": "/", "description": "The server this document came from."}],
+            info={"description": _DESCRIPTION},
         )
         components = self.spec.components
         components.security_scheme("NVX", {
@@ -140,31 +158,38 @@ class _Builder:
 
     # -- Navixy -----------------------------------------------------------------
     def navixy_action(self, action: Action) -> None:
+        example = NAVIXY_EXAMPLES.get(action.path)
         operation: dict[str, Any] = {
             "tags": [action.path.split("/", 1)[0]],
-            "operationId": action.path.replace("/", "_"),
-            "summary": action.summary,
+            "operationId": navixy_operation_id(action.path),
+            "summary": action.summary.replace("`", ""),  # plain text
             "security": [{"NVX": []}] if action.needs_session else [],
-            "responses": {"200": self._navixy_success(action.response),
+            "responses": {"200": self._navixy_success(action.response, example),
                           **self._navixy_errors(action)},
         }
         if action.permission is not None:
             category, name = action.permission
             operation["description"] = f"Needs the permission `{category}: {name}`."
         if action.params is not None:
+            params = example.params if example is not None else None
             operation["requestBody"] = {"required": True, "content": {
-                media: {"schema": self._params(action.params, media)} for media in (JSON, FORM)
+                media: _media(self._params(action.params, media),
+                              None if params is None else encode_example(action.params, params,
+                                                                         media))
+                for media in (JSON, FORM)
             }}
         self.spec.path(path=NAVIXY_PREFIX + action.path, operations={"post": operation})
 
-    def _navixy_success(self, response: type[Schema] | None) -> dict[str, Any]:
+    def _navixy_success(self, response: type[Schema] | None,
+                        example: NavixyExample | None) -> dict[str, Any]:
         properties: dict[str, Any] = {"success": {"type": "boolean", "const": True}}
         if response is not None:
             properties.update(self._object(response)["properties"])
         schema = {"type": "object", "properties": properties,
                   # every declared field is always present in an answer
                   "required": list(properties), "additionalProperties": False}
-        return {"description": "Success.", "content": {JSON: {"schema": schema}}}
+        answer = None if example is None else {"success": True, **example.answer}
+        return {"description": "Success.", "content": {JSON: _media(schema, answer)}}
 
     def _navixy_errors(self, action: Action) -> dict[str, Any]:
         codes = set(_ANY_ACTION) | set(_ACTION_CODES.get(action.path, ()))
@@ -181,29 +206,37 @@ class _Builder:
             str(status): {
                 "description": "Navixy error, `status.code` "
                                + ", ".join(f"{c} ({ERROR_TABLE[c][0]})" for c in found) + ".",
-                "content": {JSON: {"schema": {"$ref": "#/components/schemas/NavixyError"}}},
+                "content": {JSON: _media(_ref("NavixyError"),
+                                         _navixy_error_example(action, found))},
             }
             for status, found in sorted(by_status.items())
         }
 
     # -- Webitel ----------------------------------------------------------------
-    def webitel(self, path: str, method: str, *, summary: str, statuses: tuple[int, ...],
-                success: dict[str, Any], body: dict[str, Any] | None = None,
-                secured: bool = True, domain: bool = True,
-                parameters: list[dict[str, Any]] | None = None) -> None:
+    def webitel(self, path: str, method: str, *, operation_id: str, summary: str,
+                statuses: tuple[int, ...], success: dict[str, Any], answer: dict[str, Any],
+                body: dict[str, Any] | None = None, secured: bool = True, domain: bool = True,
+                parameters: list[dict[str, Any]] | None = None,
+                errors: dict[int, str] | None = None) -> None:
+        """`answer` is the success example; `errors` overrides `_WEBITEL_ERROR_EXAMPLES`."""
         params = list(parameters or [])
         if domain:
             params.append({"name": "domain", "in": "query", "required": False,
-                           "schema": {"type": "string"},
+                           "schema": {"type": "string"}, "example": EXAMPLE_DOMAIN,
                            "description": "The domain acted on; the caller's own when absent."})
         responses: dict[str, Any] = {"200": {"description": "Success.",
-                                             "content": {JSON: {"schema": success}}}}
+                                             "content": {JSON: _media(success, answer)}}}
         for status in sorted(set(statuses) | set(_WEBITEL_ANY)):
+            error: dict[str, Any] = {"status": "error", "info": {
+                **_WEBITEL_ERROR_EXAMPLES, **(errors or {})}[status]}
+            if status == 502:
+                error["code"] = 535
             responses[str(status)] = {
                 "description": _WEBITEL_INFO[status],
-                "content": {JSON: {"schema": {"$ref": "#/components/schemas/WebitelError"}}},
+                "content": {JSON: _media(_ref("WebitelError"), error)},
             }
-        operation: dict[str, Any] = {"tags": ["webitel"], "summary": summary,
+        operation: dict[str, Any] = {"tags": ["webitel"], "operationId": operation_id,
+                                     "summary": summary,
                                      "security": WEBITEL_SECURITY if secured else [],
                                      "responses": responses}
         if params:
@@ -235,35 +268,55 @@ class _Builder:
 
     def _webitel_paths(self) -> None:
         login = self._object(webitel_auth.LoginParams)
-        self.webitel("/login", "post", summary="Log in: a revocable key and a signed token.",
+        login_example = WEBITEL_EXAMPLES["login"]
+        self.webitel("/login", "post", operation_id="webitel_login",
+                     summary="Log in: a revocable key and a signed token.",
                      statuses=(400, 401, 403, 429), success=_ref("WebitelLogin"),
-                     body={JSON: {"schema": login}, FORM: {"schema": login}},
-                     secured=False, domain=False)
-        self.webitel("/logout", "post", summary="End the key.", statuses=(401,),
-                     success=_ref("WebitelStatus"), domain=False)
-        settings = {JSON: {"schema": self._ref(mapping.SettingsSchema)}}
+                     answer=WEBITEL_EXAMPLES["login_answer"],
+                     body={JSON: _media(login, login_example), FORM: _media(login, login_example)},
+                     secured=False, domain=False,
+                     errors={400: "username: Missing data for required field.",
+                             401: "Invalid credentials", 403: "Access denied"})
+        self.webitel("/logout", "post", operation_id="webitel_logout", summary="End the key.",
+                     statuses=(401,), success=_ref("WebitelStatus"),
+                     answer={"status": "OK", "info": "Successful logout."}, domain=False)
+        settings_schema = self._ref(mapping.SettingsSchema)
         path, document = "/api/v2/email/settings", _ref("WebitelSettingsOut")
-        self.webitel(path, "get", summary="The domain's email settings.",
-                     statuses=(401, 403, 404), success=document)
-        self.webitel(path, "post", summary="Create (and bind) or replace the settings.",
-                     statuses=(401, 403, 404, 409), success=document, body=settings)
-        self.webitel(path, "put", summary="Replace existing settings.",
-                     statuses=(401, 403, 404, 409), success=document, body=settings)
-        self.webitel(path, "delete", summary="Delete the settings' gateway.",
-                     statuses=(401, 403, 404, 409), success=_ref("WebitelRemoved"))
+        self.webitel(path, "get", operation_id="webitel_get_email_settings",
+                     summary="The domain's email settings.", statuses=(401, 403, 404),
+                     success=document, answer=WEBITEL_EXAMPLES["settings_answer"])
+        self.webitel(path, "post", operation_id="webitel_create_email_settings",
+                     summary="Create (and bind) or replace the settings.",
+                     statuses=(401, 403, 404, 409), success=document,
+                     answer=WEBITEL_EXAMPLES["settings_answer"],
+                     body={JSON: _media(settings_schema, WEBITEL_EXAMPLES["settings"])})
+        self.webitel(path, "put", operation_id="webitel_replace_email_settings",
+                     summary="Replace existing settings.", statuses=(401, 403, 404, 409),
+                     success=document, answer=WEBITEL_EXAMPLES["replaced_answer"],
+                     body={JSON: _media(settings_schema, WEBITEL_EXAMPLES["replacement"])})
+        self.webitel(path, "delete", operation_id="webitel_delete_email_settings",
+                     summary="Delete the settings' gateway.", statuses=(401, 403, 404, 409),
+                     success=_ref("WebitelRemoved"),
+                     answer={"status": "OK", "Info": "Removed 1 record."})
         to = {"type": "string", "format": "email"}
         test_statuses = (401, 403, 404, 429, 502)
-        self.webitel(path + "/test/{to}", "post", summary="Send a test message to `to`.",
-                     statuses=test_statuses, success=_ref("WebitelSent"),
-                     parameters=[{"name": "to", "in": "path", "required": True, "schema": to}])
+        sent = WEBITEL_EXAMPLES["sent_answer"]
+        self.webitel(path + "/test/{to}", "post", operation_id="webitel_send_test_email_to",
+                     summary="Send a test message to the path's address.", statuses=test_statuses,
+                     success=_ref("WebitelSent"), answer=sent,
+                     parameters=[{"name": "to", "in": "path", "required": True, "schema": to,
+                                  "example": EXAMPLE_RECIPIENT}])
         to_body = {"type": "object", "required": ["to"], "properties": {"to": to}}
-        self.webitel(path + "/test", "post", summary="Send a test message to body `to`.",
-                     statuses=test_statuses, success=_ref("WebitelSent"),
-                     body={JSON: {"schema": to_body}, FORM: {"schema": to_body}})
+        to_example = {"to": EXAMPLE_RECIPIENT}
+        self.webitel(path + "/test", "post", operation_id="webitel_send_test_email",
+                     summary="Send a test message to the body's address.", statuses=test_statuses,
+                     success=_ref("WebitelSent"), answer=sent,
+                     body={JSON: _media(to_body, to_example), FORM: _media(to_body, to_example)})
 
     def _probes(self) -> None:
-        def answer(schema: dict[str, Any], description: str = "Success.") -> dict[str, Any]:
-            return {"description": description, "content": {JSON: {"schema": schema}}}
+        def answer(schema: dict[str, Any], description: str = "Success.",
+                   example: dict[str, Any] | None = None) -> dict[str, Any]:
+            return {"description": description, "content": {JSON: _media(schema, example)}}
 
         ok = {"type": "object", "required": ["status"], "additionalProperties": False,
               "properties": {"status": {"const": "ok"}}}
@@ -272,19 +325,32 @@ class _Builder:
                  "properties": {"status": {"enum": ["ok", "unavailable"]},
                                 "database": {"enum": ["ok", "unreachable"]}}}
         self.spec.path(path="/health", operations={"get": {
-            "tags": ["probes"], "summary": "The process answers.", "security": [],
-            "responses": {"200": answer(ok)}}})
+            "tags": ["probes"], "operationId": "health", "summary": "The process answers.",
+            "security": [], "responses": {"200": answer(ok, example={"status": "ok"})}}})
         self.spec.path(path="/ready", operations={"get": {
-            "tags": ["probes"], "summary": "The database answers.", "security": [],
-            "responses": {"200": answer(ready),
-                          "503": answer(ready, "The database does not answer.")}}})
+            "tags": ["probes"], "operationId": "ready", "summary": "The database answers.",
+            "security": [],
+            "responses": {
+                "200": answer(ready, example={"status": "ok", "database": "ok"}),
+                "503": answer(ready, "The database does not answer.",
+                              {"status": "unavailable", "database": "unreachable"})}}})
         self.spec.path(path="/openapi.json", operations={"get": {
-            "tags": ["probes"], "summary": "This document.", "security": [],
-            "responses": {"200": answer({"type": "object"})}}})
+            "tags": ["probes"], "operationId": "openapi_document", "summary": "This document.",
+            "security": [], "responses": {"200": answer({"type": "object"})}}})
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _media(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    """A media type object: the schema, and the example when there is one."""
+    return {"schema": schema} if example is None else {"schema": schema, "example": example}
+
+
+def navixy_operation_id(path: str) -> str:
+    """`gateways/email/list` → `gateways_email_list`."""
+    return path.replace("/", "_")
 
 
 def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -332,6 +398,142 @@ _FIXED_SCHEMAS: dict[str, dict[str, Any]] = {
         }),
         "domain": _STRING,
     }),
+}
+
+
+# -- examples ---------------------------------------------------------------------------
+# Shown by /docs and sent first by schemathesis; tests load every request example through
+# the schema the service loads it with, and check every answer against the document.
+# Hosts are under `.example` (RFC 2606): an example sent to a live server mails nobody.
+
+EXAMPLE_DOMAIN, EXAMPLE_RECIPIENT = "dealer.example", "ops@dealer.example"
+_SENDER = "alerts@dealer.example"
+_EXAMPLE_PERMISSIONS = {"email_gateways": ["create", "delete", "read", "send_email", "update"],
+                        "notification_settings": ["read", "update"]}
+_NEW_GATEWAY: dict[str, Any] = {
+    "label": "Office relay", "provider": "smtp", "leasable": False,
+    "params": {"mail.smtp.host": "smtp.dealer.example", "mail.smtp.port": 587,
+               "mail.smtp.starttls.enable": True, "mail.smtp.starttls.required": True,
+               "mail.smtp.auth": True, "mail.smtp.user": _SENDER,
+               "mail.smtp.password": "app-password-1234", "default_from_address": _SENDER},
+}
+# What `list` answers for it: every key (defaults filled in), the password null.
+_STORED_GATEWAY: dict[str, Any] = {
+    "id": 3, "leasable": False, "label": "Office relay", "provider": "smtp",
+    "params": public_params(_NEW_GATEWAY["params"]),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NavixyExample:
+    params: dict[str, Any] | None  # as a JSON body; `encode_example` makes the form body
+    answer: dict[str, Any]  # the result fields, without `success`
+
+
+NAVIXY_EXAMPLES: dict[str, NavixyExample] = {
+    "account/auth": NavixyExample(
+        {"login": "dealer", "password": "dealer-demo-password"},
+        {"hash": "22eac1c27af4be7b9d04da2ce1af111b", "permissions": _EXAMPLE_PERMISSIONS}),
+    "account/get_permissions": NavixyExample(None, {"permissions": _EXAMPLE_PERMISSIONS}),
+    "account/logout": NavixyExample(None, {}),
+    "gateways/email/list": NavixyExample(None, {
+        "bound_gateway": 3, "own": [_STORED_GATEWAY],
+        "leasable": [{"id": 1, "label": "Platform relay", "provider": "mandrill_smtp",
+                      "default_from_address": "no-reply@owner.example"}]}),
+    "gateways/email/create": NavixyExample({"gateway": _NEW_GATEWAY}, {"id": 3}),
+    "gateways/email/update": NavixyExample({"gateway": {
+        # the whole object as `list` returned it; the null password keeps the stored one
+        **{key: value for key, value in _STORED_GATEWAY.items() if key != "params"},
+        "label": "Office relay (backup)",
+        "params": _STORED_GATEWAY["params"] | {"mail.smtp.timeout": 30000}}}, {}),
+    "gateways/email/delete": NavixyExample({"gateway_id": 3}, {}),
+    "gateways/email/bind": NavixyExample({"gateway_id": 3}, {}),
+    "gateways/email/send_email": NavixyExample({"to": EXAMPLE_RECIPIENT, "gateway_id": 3}, {}),
+    "gateways/email/audit": NavixyExample({"limit": 20, "offset": 0}, {"list": [
+        {"id": 12, "time": "2025-03-14T09:26:53.589793+00:00", "actor": "dealer",
+         "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.update",
+         "gateway_id": 3, "changes": {"label": ["Office relay", "Office relay (backup)"],
+                                      "mail.smtp.timeout": [60000, 30000]}},
+        {"id": 11, "time": "2025-03-14T09:20:11.104226+00:00", "actor": "dealer",
+         "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.bind",
+         "gateway_id": 3, "changes": {"bound_gateway": [1, 3]}},
+    ], "count": 12}),
+    "dealer/settings/notification/email/read": NavixyExample(
+        None, {"email_from": _SENDER, "email_footer": "-- Dealer fleet, +1 555 0100"}),
+    "dealer/settings/notification/email/update": NavixyExample(
+        {"email_from": _SENDER, "email_footer": "-- Dealer fleet, +1 555 0100"}, {}),
+}
+
+
+def encode_example(schema: type[Schema], params: dict[str, Any], media: str) -> dict[str, Any]:
+    """Example params in one body encoding: structured ones JSON-encoded in a form."""
+    if media == JSON:
+        return params
+    structured = {field.data_key or name for name, field in schema().fields.items()
+                  if isinstance(field, JsonObject)}
+    return {key: orjson.dumps(value).decode() if key in structured else value
+            for key, value in params.items()}
+
+
+def _navixy_error_example(action: Action, codes: list[int]) -> dict[str, Any]:
+    """One of the codes an HTTP status carries: the action's own first, then 7."""
+    own = [code for code in codes if code in _ACTION_CODES.get(action.path, ())]
+    code = own[0] if own else 7 if 7 in codes else codes[0]
+    example: dict[str, Any] = {"success": False,
+                               "status": {"code": code, "description": ERROR_TABLE[code][0]}}
+    if code == 7 and action.params is not None:
+        name, field = next(iter(action.params().fields.items()))
+        example["errors"] = [{"parameter": field.data_key or name,
+                              "error": "Missing data for required field." if field.required
+                              else _invalid(field)}]
+    return example
+
+
+def _invalid(field: fields.Field) -> str:
+    message = field.error_messages.get("invalid", "Invalid value.")
+    return message if isinstance(message, str) else "Invalid value."
+
+
+_WEBITEL_SETTINGS: dict[str, Any] = {
+    "provider": "smtp", "description": "Dealer relay", "from": _SENDER,
+    "options": {"host": "smtp.dealer.example", "port": 465, "secure": True, "debug": False,
+                "tls": {"rejectUnauthorized": True},
+                "auth": {"user": _SENDER, "pass": "app-password-1234"}},
+}
+_WEBITEL_ANSWER: dict[str, Any] = {
+    "_id": "3", **_WEBITEL_SETTINGS,
+    "options": {**_WEBITEL_SETTINGS["options"], "auth": {"user": _SENDER, "pass": None}},
+    "domain": EXAMPLE_DOMAIN,
+}
+WEBITEL_EXAMPLES: dict[str, dict[str, Any]] = {
+    "login": {"username": f"dealer@{EXAMPLE_DOMAIN}", "password": "dealer-demo-password"},
+    "login_answer": {
+        "key": "6f1c2a9e-4b7d-4f0e-9a51-0c3d8e2b7f14",
+        "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjczMTIwMDAwMDAsImsiOiI5Yz"
+                 "FkNGU3ZjJhOGIzYzZkNWUwZjFhMmIzYzRkNWU2ZiIsInN1YiI6IjIifQ.mzMN64Z16a0d2YHL7m_n"
+                 "-KknklYrxO09wMlVV1VuCbs",
+        "expires": 1767312000000, "domain": EXAMPLE_DOMAIN, "acl": _EXAMPLE_PERMISSIONS},
+    "settings": _WEBITEL_SETTINGS,
+    "settings_answer": _WEBITEL_ANSWER,
+    # PUT back what GET answered (`_id`, `domain` are ignored; a null pass keeps the stored one)
+    "replacement": {**_WEBITEL_ANSWER, "description": "Dealer relay (backup)"},
+    "replaced_answer": {**_WEBITEL_ANSWER, "description": "Dealer relay (backup)"},
+    "sent_answer": {"status": "OK", "info": {
+        "messageId": "<174195161358.2841.1539746203856924151@dealer.example>",
+        "response": "250 2.0.0 Ok: queued as 4Xk2Lq0zYh"}},
+}
+_WEBITEL_ERROR_EXAMPLES = {
+    400: "Bad request (domain required).",
+    401: "Invalid token",
+    403: "Permission denied!",
+    404: "Not found.",
+    409: "Conflict: sub-dealers are bound to this gateway",
+    413: "Request too large.",
+    429: "Too many requests",
+    500: "Unexpected error",
+    502: "Failed sending email: the server replied 535 5.7.8 Authentication credentials "
+         "invalid",
+    503: "Database unavailable",
 }
 
 
