@@ -5,7 +5,7 @@ Where a URL is handled:
   action registered under that path (`navixy/account.py`, `gateways.py`, `notification.py`);
 - `/login`, `/logout`, `/api/v2/email/settings…`: `webitel/routes.py`;
 - `/health`, `/ready`: `http/probes.py`; `/metrics`: `http/observability.py`;
-  `/openapi.json`: `openapi.py`.
+  `/openapi.json`: `openapi.py`; `/`, `/docs`, `/readme`: `docs_pages.py`.
 """
 
 from __future__ import annotations

@@ -123,7 +123,8 @@ class PoolCollector:
                                     value=value)
 
 
-_PLAIN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"})
+_PLAIN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/",
+                          "/readme"})
 
 
 def observe(request: web.Request, response: web.StreamResponse, started: float,
