@@ -96,7 +96,8 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
         box.decrypt(sample)
     caches = cache.Caches()
     app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
-                                observe_send=app[keys.METRICS].count_send)
+                                observe_send=app[keys.METRICS].count_send,
+                                time_left=app[keys.DEADLINES].remaining)
     if not settings.cache_enabled:
         yield
         return
