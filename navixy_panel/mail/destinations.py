@@ -152,7 +152,8 @@ def _address_of(sockaddr: tuple[Any, ...]) -> Address:
 
 
 def _describe(host: str, address: Address, refusal: str) -> str:
-    spelled = "" if _bare(host) == str(address) else f" ({address})"
+    judged = _embedded_ipv4(address) or address  # what the refusal is about
+    spelled = "" if _bare(host) == str(judged) else f" ({judged})"
     return f"{host}{spelled} is a {refusal} address"
 
 
