@@ -118,7 +118,8 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
                                 observe_send=app[keys.METRICS].count_send,
                                 pool=hot_path.ReadPool(app[keys.READ_POOL],
-                                                       settings.db_pool_wait_seconds))
+                                                       settings.db_pool_wait_seconds),
+                                time_left=app[keys.DEADLINES].remaining)
     if not settings.cache_enabled:
         yield
         return

@@ -8,12 +8,15 @@ request that needs the value.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 LOG_FORMATS = ("text", "json")
+# What `serve --demo` and the test suite open: the demo's gateways point at localhost.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 class SettingsError(ValueError):
@@ -48,6 +51,9 @@ class Settings:
     # How long a request may wait for a pooled database connection before it is
     # answered "retry later" (code 14 / HTTP 503).
     db_pool_wait_seconds: float = 10.0
+    # Networks SMTP destinations may be in although the default policy refuses them
+    # (loopback, private, …): normalised CIDRs, e.g. an internal relay's "10.1.2.0/24".
+    smtp_allowed_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +93,7 @@ class Settings:
         take("cache_enabled", "NAVIXY_PANEL_CACHE", _on_off)
         take("request_timeout_seconds", "NAVIXY_PANEL_REQUEST_TIMEOUT", _positive_int(1, 3600))
         take("db_pool_wait_seconds", "NAVIXY_PANEL_DB_POOL_WAIT", _positive_int(1, 600))
+        take("smtp_allowed_networks", "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS", _networks)
         if problems:
             raise SettingsError(problems)
         return cls(**values)
@@ -132,3 +139,18 @@ def _on_off(raw: str) -> bool:
 
 def _comma_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Strict CIDRs: `10.1.2.3/24` (host bits set) is refused rather than guessed at,
+    since a typo here opens a network to every tenant's gateways."""
+    parsed, bad = [], []
+    for part in _comma_list(raw):
+        try:
+            parsed.append(str(ipaddress.ip_network(part)))
+        except ValueError:
+            bad.append(part)
+    if bad:
+        raise ValueError("not networks in CIDR notation (e.g. 10.1.2.0/24): "
+                         + ", ".join(repr(part) for part in bad))
+    return tuple(parsed)

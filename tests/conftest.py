@@ -31,7 +31,7 @@ from navixy_panel import logs
 from navixy_panel.app import create_app
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres, stop_orphans
-from navixy_panel.settings import Settings
+from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
 from tests.helpers import Api
 
 TEST_DIR_PREFIX = "navixy-panel-test-"
@@ -90,8 +90,11 @@ def database_url(create_database) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # The suite's SMTP servers listen on loopback, which the destination policy refuses
+    # by default (tests/test_smtp_destinations.py builds apps that do not open it).
     return Settings(database_url=database_url, migrate_on_start=False, secret_keys=(TEST_KEY,),
-                    login_failures_per_login=1000, login_failures_per_address=1000)
+                    login_failures_per_login=1000, login_failures_per_address=1000,
+                    smtp_allowed_networks=LOOPBACK_NETWORKS)
 
 
 @pytest.fixture

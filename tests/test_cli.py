@@ -137,6 +137,7 @@ def test_serve_demo_on_embedded_postgres() -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
     assert server.returncode == 0, output
     assert "login 'dealer' password 'dealer-demo-password'" in output
+    assert "demo: SMTP destinations on loopback (127.0.0.0/8, ::1/128) are allowed" in output
     assert "curl" in output
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(data_dir) in " ".join(p.info["cmdline"] or [])], "postgres left running"

@@ -46,7 +46,8 @@ def data_dir() -> Iterator[Path]:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir),
+           "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS": "127.0.0.0/8"}  # the silent SMTP server
     env.pop("DATABASE_URL", None)
     return env
 

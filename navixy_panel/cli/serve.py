@@ -10,7 +10,7 @@ from typing import Any
 from navixy_panel import logs
 from navixy_panel.cli.common import database_url
 from navixy_panel.db import migrate
-from navixy_panel.settings import Settings
+from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
 
 
 def add_commands(commands: Any) -> None:
@@ -36,6 +36,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     from navixy_panel.app import create_app
     from navixy_panel.cli.demo import demo_ctx
 
+    if args.demo:
+        settings = open_loopback_for_demo(settings)
     if args.workers > 1:
         from navixy_panel.cli import workers
 
@@ -49,6 +51,14 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
                 **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
                 shutdown_timeout=30,
                 print=lambda message: print(message, flush=True))
+
+
+def open_loopback_for_demo(settings: Settings) -> Settings:
+    """The demo's gateways point at localhost, which the destination policy refuses."""
+    opened = tuple(dict.fromkeys((*settings.smtp_allowed_networks, *LOOPBACK_NETWORKS)))
+    print(f"demo: SMTP destinations on loopback ({', '.join(LOOPBACK_NETWORKS)}) are allowed",
+          flush=True)
+    return dataclasses.replace(settings, smtp_allowed_networks=opened)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         environment = {
             **os.environ,
             "DATABASE_URL": url,
+            "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS": ",".join(settings.smtp_allowed_networks),
             "NAVIXY_PANEL_SECRET_KEY": ",".join(keys_for(
                 settings.secret_keys, settings.data_dir, embedded=server is not None)),
         }

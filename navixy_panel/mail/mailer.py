@@ -4,14 +4,29 @@ Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
 connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
 server offers it (and refused when `starttls.required` and it does not);
 certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
-`mail.smtp.auth`; `connectiontimeout` bounds the connect and the TLS
-handshake, `timeout` every later command. Any failure is a `SendFailed` with its
-kind, the server's reply code and text, never a credential.
+`mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
+and the greeting, `timeout` every later command, and the caller's time budget
+(what is left of the request) the whole exchange.
+
+The destination is resolved once and checked (`destinations`); the socket is
+connected here to a checked address and handed to aiosmtplib with the host
+name, so TLS, implicit or STARTTLS, still verifies the certificate against the
+name while no second lookup can move the connection elsewhere.
+
+Any failure is a `SendFailed` with its kind. What its message may say is
+chosen here: the server's reply code and text for a refused command, never a
+credential; a reply to AUTH by its code only (servers echo the AUTH line, with
+base64 of user and password, in it); a peer that does not speak SMTP as just
+that, never its banner; connection problems in our own words, not the
+library's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -33,8 +48,13 @@ from navixy_panel.domain.smtp_params import (
     USE_SSL,
     USER,
 )
+from navixy_panel.mail import destinations
+from navixy_panel.mail.destinations import Policy, Target
 
 log = logging.getLogger(__name__)
+
+# At most this long for QUIT after the outcome is known (within the time budget).
+QUIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,74 +82,192 @@ class _Dialogue:
             log.info("smtp %s: %s %s", self.host, step, reply)
 
 
-async def send(params: dict[str, object], password: str | None,
-               message: EmailMessage) -> Sent:
+class _AuthRefused(Exception):
+    """A reply to AUTH: only its code may leave this module."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def send(params: dict[str, object], password: str | None, message: EmailMessage, *,
+               rules: Policy, time_budget: float) -> Sent:
+    """Sends within `time_budget` seconds, whatever the params' time-outs say."""
     host = str(params[HOST])
+    name = _tls_name(host)
     use_ssl = bool(params[USE_SSL])
     port = int(params[SSL_PORT] if use_ssl else params[PORT])  # type: ignore[call-overload]
+    where = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
     secrets = [s for s in (password, params.get(USER)) if s]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, time_budget)
+    connect_by = min(deadline,
+                     loop.time() + int(params[CONNECT_TIMEOUT]) / 1000)  # type: ignore[call-overload]
+    command_timeout = int(params[TIMEOUT]) / 1000  # type: ignore[call-overload]
     dialogue = _Dialogue(bool(params[DEBUG]), host)
-    client = aiosmtplib.SMTP(
-        hostname=host, port=port, use_tls=use_ssl, start_tls=False,
-        tls_context=tls_context(bool(params[TRUST_ALL])),
-        timeout=int(params[TIMEOUT]) / 1000,  # type: ignore[call-overload]
-    )
+    client: aiosmtplib.SMTP | None = None
+    sock: socket.socket | None = None
     try:
-        dialogue("connect", f"port {port}{' (implicit TLS)' if use_ssl else ''}")
-        await client.connect(timeout=int(params[CONNECT_TIMEOUT]) / 1000)  # type: ignore[call-overload]
-        dialogue("EHLO", (await client.ehlo()).code)
-        if not use_ssl and params[STARTTLS]:
-            if client.supports_extension("starttls"):
-                dialogue("STARTTLS", (await client.starttls()).code)
-            elif params[STARTTLS_REQUIRED]:
-                raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
-        if params[AUTH]:
-            reply = await _authenticate(client, str(params[USER] or ""), password or "")
-            dialogue("AUTH ***", reply.code)
-        errors, reply_text = await client.send_message(message)
-        dialogue("DATA", reply_text)
-        if errors:
-            code, text = next(iter(errors.values()))
-            raise _rejected(code, text, secrets)
-        # aiosmtplib returns the text of the final reply; a successful DATA is always
-        # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
-        return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+        async with asyncio.timeout_at(deadline):
+            # The connect time-out covers the lookup, the TCP connect, the TLS
+            # handshake and the greeting together.
+            async with asyncio.timeout_at(connect_by):
+                targets = await destinations.resolve_for_send(host, port, rules)
+                sock = await _connect(targets, dialogue, use_ssl)
+                client = aiosmtplib.SMTP(
+                    hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
+                    tls_context=tls_context(bool(params[TRUST_ALL])),
+                    timeout=min(command_timeout, _left(deadline)))
+                await client.connect(timeout=_left(connect_by))
+            return await _exchange(client, params, password, message, dialogue, secrets,
+                                   use_ssl, deadline)
+    except SendFailed:
+        raise
+    except _AuthRefused as refused:
+        raise SendFailed(SendFailure.AUTH_REFUSED, smtp_code=refused.code) from None
     except aiosmtplib.SMTPResponseException as exc:
+        if not 200 <= exc.code <= 599:  # aiosmtplib's -1: what came back was not SMTP
+            raise _not_smtp(where) from None
         raise _rejected(exc.code, exc.message, secrets) from None
     except aiosmtplib.SMTPRecipientsRefused as exc:
         first = exc.recipients[0]
         raise _rejected(first.code, first.message, secrets) from None
-    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-        raise SendFailed(SendFailure.TIMEOUT,
-                         message=f"{host}:{port} did not answer in time") from None
-    except ssl.SSLError as exc:
-        reason = exc.reason or "TLS error"
-        raise SendFailed(SendFailure.TLS, message=f"TLS with {host}:{port} failed "
-                         f"({reason.lower().replace('_', ' ')})") from None
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):  # before OSError, its base class
+        raise SendFailed(SendFailure.TIMEOUT, message=f"{where} did not answer in time") from None
     except (aiosmtplib.SMTPException, OSError) as exc:
-        detail = _scrub(str(exc) or type(exc).__name__, secrets)
-        raise SendFailed(SendFailure.CONNECTION, message=detail) from None
+        raise _failure(exc, where) from None
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+        if client is not None:
+            await _quit(client, deadline)
+        if sock is not None:
+            sock.close()  # a no-op once the transport has closed it
 
 
-async def _authenticate(client: aiosmtplib.SMTP, user: str,
-                        password: str) -> aiosmtplib.SMTPResponse:
+async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) -> socket.socket:
+    """A TCP connection to the first checked address that accepts one (the
+    resolver's order, as a plain connect would try them)."""
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for target in targets:
+        sock = socket.socket(target.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            dialogue("connect", f"{target.address} port {target.sockaddr[1]}"
+                                f"{' (implicit TLS)' if use_ssl else ''}")
+            await loop.sock_connect(sock, target.sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+        else:
+            return sock
+    assert error is not None  # resolve_for_send never returns an empty list
+    raise error
+
+
+async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
+                    message: EmailMessage, dialogue: _Dialogue, secrets: list[object],
+                    use_ssl: bool, deadline: float) -> Sent:
+    dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
+    if not use_ssl and params[STARTTLS]:
+        if client.supports_extension("starttls"):
+            dialogue("STARTTLS", (await client.starttls(timeout=_cut(client, deadline))).code)
+        elif params[STARTTLS_REQUIRED]:
+            raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
+    if params[AUTH]:
+        code = await _authenticate(client, str(params[USER] or ""), password or "",
+                                   _cut(client, deadline))
+        dialogue("AUTH ***", code)
+    errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
+    dialogue("DATA", reply_text)
+    if errors:
+        code, text = next(iter(errors.values()))
+        raise _rejected(code, text, secrets)
+    # aiosmtplib returns the text of the final reply; a successful DATA is always
+    # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
+    return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+
+
+async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str,
+                        timeout: float) -> int:
     """One attempt with the best mechanism offered. aiosmtplib's `login()` retries
     every mechanism after a refusal, which multiplies failed logins on the
     server (and desynchronises some servers after a 535)."""
     offered = client.server_auth_methods
-    if "cram-md5" in offered:
-        return await client.auth_crammd5(user, password)
-    if "plain" in offered:
-        return await client.auth_plain(user, password)
-    if "login" in offered:
-        return await client.auth_login(user, password)
-    raise SendFailed(SendFailure.AUTH_UNSUPPORTED)
+    try:
+        if "cram-md5" in offered:
+            reply = await client.auth_crammd5(user, password, timeout=timeout)
+        elif "plain" in offered:
+            reply = await client.auth_plain(user, password, timeout=timeout)
+        elif "login" in offered:
+            reply = await client.auth_login(user, password, timeout=timeout)
+        else:
+            raise SendFailed(SendFailure.AUTH_UNSUPPORTED)
+    except aiosmtplib.SMTPResponseException as exc:
+        if not 200 <= exc.code <= 599:
+            raise
+        raise _AuthRefused(exc.code) from None
+    return reply.code
+
+
+def _cut(client: aiosmtplib.SMTP, deadline: float) -> float:
+    """The command time-out, shortened to what is left of the budget."""
+    return min(math.inf if client.timeout is None else client.timeout, _left(deadline))
+
+
+def _left(deadline: float) -> float:
+    return max(0.001, deadline - asyncio.get_running_loop().time())
+
+
+def _tls_name(host: str) -> str:
+    """What the certificate must carry: the host name as configured, without URL
+    brackets or the root's trailing dot (neither is part of a certificate name),
+    or the address an IP literal spells, in its canonical form."""
+    address = destinations.literal(host)
+    return str(address) if address is not None else host.strip().strip("[]").rstrip(".")
+
+
+async def _quit(client: aiosmtplib.SMTP, deadline: float) -> None:
+    """QUIT politely when time allows; never turns a known outcome into a failure."""
+    if not client.is_connected:
+        return
+    try:
+        await client.quit(timeout=min(QUIT_SECONDS, _left(deadline)))
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
+def _failure(exc: BaseException, where: str) -> SendFailed:
+    """Connection-level failures, described in our words: aiosmtplib's texts name
+    hosts and ports as it saw them and may quote the peer."""
+    cause = exc.__cause__ if isinstance(exc, aiosmtplib.SMTPException) else exc
+    if isinstance(cause, ssl.SSLError):
+        return _tls_failed(cause, where)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return SendFailed(SendFailure.REJECTED, message=f"the server cannot take this "
+                          f"message ({exc})")
+    if isinstance(cause, ConnectionRefusedError):
+        return SendFailed(SendFailure.CONNECTION, message=f"{where} refused the connection")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected) or isinstance(cause, ConnectionError):
+        return SendFailed(SendFailure.CONNECTION, message=f"{where} closed the connection")
+    if isinstance(cause, OSError) and cause.strerror:
+        return SendFailed(SendFailure.CONNECTION,
+                          message=f"{where} could not be reached ({cause.strerror.lower()})")
+    return SendFailed(SendFailure.CONNECTION, message=f"the SMTP exchange with {where} failed")
+
+
+def _tls_failed(error: ssl.SSLError, where: str) -> SendFailed:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = f"certificate verify failed: {error.verify_message}"
+    else:
+        detail = (error.reason or "TLS error").lower().replace("_", " ")
+    return SendFailed(SendFailure.TLS, message=f"TLS with {where} failed ({detail})")
+
+
+def _not_smtp(where: str) -> SendFailed:
+    return SendFailed(SendFailure.NOT_SMTP, message=f"{where} is not an SMTP server")
 
 
 def _scrub(text: str, secrets: list[object]) -> str:

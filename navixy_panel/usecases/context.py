@@ -40,6 +40,15 @@ class Context:
     pool: ReadPool | None = None
     # Told "sent" or "failed" after every SMTP exchange (the service counts them for /metrics).
     observe_send: Callable[[str], None] = _ignore
+    # Seconds left of the current request's time-out (the HTTP service gives its
+    # deadlines' clock), so work that waits on the network can stop in time to answer.
+    # None, outside the service: the configured request time-out.
+    time_left: Callable[[], float] | None = None
+
+    def remaining_time(self) -> float:
+        if self.time_left is None:
+            return self.settings.request_timeout_seconds
+        return self.time_left()
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self)

@@ -20,6 +20,7 @@ from typing import Any
 from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.domain.errors import DomainRequired, NotFound, NotPermitted
 from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.mail import destinations
 from navixy_panel.mail.mailer import Sent
 from navixy_panel.services import dealers, gateways
 from navixy_panel.services.dealers import DomainDealer
@@ -72,9 +73,11 @@ async def upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
         await dealers.lock_domain(uow.session, target.dealer_id)
         current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
         if current is None:
+            gateway = build(None)
+            await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
             gateway_id = await gateways.create(uow.session, ctx.secret_box,
                                                owner_id=target.dealer_id,
-                                               gateway=build(None), actor=actor)
+                                               gateway=gateway, actor=actor)
             await gateways.bind(uow.session, dealer_id=target.dealer_id,
                                 parent_id=target.parent_id, gateway_id=gateway_id, actor=actor)
         elif not caller.may("email_gateways", "update"):
@@ -105,6 +108,7 @@ async def replace(ctx: Context, caller: Caller, domain: str | None, build: Build
 async def _replace(ctx: Context, uow: UnitOfWork, target: DomainDealer,
                    current: GatewayRecord, build: Build, actor: Actor) -> None:
     gateway = build(current)
+    await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     was_leasable = await gateways.update_gateway(
         uow.session, ctx.secret_box, owner_id=target.dealer_id, gateway_id=current.id,
         gateway=gateway, actor=actor)

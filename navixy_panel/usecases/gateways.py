@@ -16,6 +16,7 @@ from navixy_panel.cache import Tag
 from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.domain.errors import InvalidInput, SessionEnded
 from navixy_panel.domain.gateways import GatewayInput
+from navixy_panel.mail import destinations
 from navixy_panel.security import tokens
 from navixy_panel.services import audit, gateways, hot_path
 from navixy_panel.services.gateways import GatewayList
@@ -85,6 +86,7 @@ async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: A
     """Through the API only `smtp` gateways are created; an operator may create others."""
     if api and gateway.provider != "smtp":
         raise InvalidInput.of("provider", "Only 'smtp' gateways can be created through the API.")
+    await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:
         gateway_id = await gateways.create(uow.session, ctx.secret_box, owner_id=owner_id,
                                            gateway=gateway, actor=actor)
@@ -94,6 +96,7 @@ async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: A
 
 async def update(ctx: Context, caller: Caller, *, gateway_id: int, gateway: GatewayInput,
                  actor: Actor) -> None:
+    await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:
         was_leasable = await gateways.update_gateway(
             uow.session, ctx.secret_box, owner_id=caller.dealer_id, gateway_id=gateway_id,

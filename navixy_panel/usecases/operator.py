@@ -11,6 +11,7 @@ from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES, EmailGateway
 from navixy_panel.domain.caller import OPERATOR
 from navixy_panel.domain.errors import NotFound
 from navixy_panel.domain.gateways import GatewayInput
+from navixy_panel.mail import destinations
 from navixy_panel.security.passwords import hash_password_async
 from navixy_panel.services import dealers, gateways
 from navixy_panel.usecases.context import Context
@@ -68,6 +69,7 @@ async def list_dealers(ctx: Context) -> list[DealerSummary]:
 
 async def create_relay(ctx: Context, *, owner_login: str, gateway: GatewayInput) -> int:
     """Any provider name: an operator's relay (`mandrill_smtp`, …) is sent to like SMTP."""
+    await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:
         owner = await dealers.by_login(uow.session, owner_login)
         if owner is None:

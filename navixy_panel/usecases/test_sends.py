@@ -5,6 +5,8 @@ the gateway (with its visibility rule) and the sender identity, and commits;
 only then the SMTP exchange runs, so no row lock or pooled connection is held
 across the network. A failure through a gateway leased from the parent tells
 only its kind and reply code: the parent's host, user and replies stay private.
+The exchange gets what is left of the request's time-out, less a margin to
+answer in, so a silent server is a send failure, not a request cut off.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Protocol
 
 from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
 from navixy_panel.domain.smtp_params import FROM
-from navixy_panel.mail import mailer
+from navixy_panel.mail import destinations, mailer
 from navixy_panel.mail.message import test_message
 from navixy_panel.services import dealers, gateways, rate_limits
 from navixy_panel.usecases.context import Context, UnitOfWork
+
+# Seconds of the request's time-out kept for answering after the SMTP exchange gives up.
+ANSWER_MARGIN_SECONDS = 1.0
 
 
 class DealerRef(Protocol):
@@ -72,7 +77,10 @@ async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
     """The second phase, after the commit."""
     gateway = prepared.gateway
     try:
-        sent = await mailer.send(gateway.params, gateway.password, prepared.message)
+        sent = await mailer.send(
+            gateway.params, gateway.password, prepared.message,
+            rules=destinations.policy(ctx.settings.smtp_allowed_networks),
+            time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS)
     except SendFailed as failure:
         ctx.observe_send("failed")
         if prepared.leased:

@@ -1,0 +1,153 @@
+"""What a failed send tells the caller (SPEC §2): for an own gateway the reply code and
+text or the kind of failure, in the service's own words; through a gateway leased
+from the parent only the kind and the reply code; never a non-SMTP peer's banner,
+never the text of a reply to AUTH (servers echo the AUTH line, credentials in
+base64, in it)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.helpers import Api
+from tests.smtp_peers import SSH_BANNER, aiosmtpd_server, scripted_peer
+from tests.smtp_servers import PASSWORD, USER, Recorder, silent_server, smtp_server
+from tests.test_webitel import DOMAIN, SETTINGS, webitel_login
+
+# What the echoing server puts in its 535: the AUTH PLAIN line as the client sent it.
+AUTH_PLAIN_LINE = base64.b64encode(f"\0{USER}\0{PASSWORD}-wrong".encode()).decode()
+INTERNAL_NAME = "relay-int-03.corp.example"
+
+BANNERS = {
+    "ssh": SSH_BANNER,
+    "mysql": b"J\x00\x00\x00\n8.0.36\x00internal-db-07\x00\x00mysql_native_password\x00\n",
+    "http": b"HTTP/1.1 400 Bad Request\r\nServer: internal-proxy-07\r\n\r\n",
+}
+
+
+def echoing_authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+    """Refuses every login quoting what the client sent, as some servers do."""
+    assert isinstance(auth_data, LoginPassword)
+    line = base64.b64encode(b"\0" + auth_data.login + b"\0" + auth_data.password).decode()
+    return AuthResult(success=False, handled=False,
+                      message=f"535 5.7.8 Authentication failed for AUTH PLAIN {line}")
+
+
+class RefusingRecipients(Recorder):
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        return f"550 5.1.1 <{address}>: unknown user at {INTERNAL_NAME} (10.20.30.40)"
+
+
+async def own_gateway(api: Api, **params: Any) -> tuple[str, tuple[str, str], int]:
+    """d1 with its own bound gateway, created over the API; (hash, Webitel keys, id)."""
+    await api.dealer("d1", domain=DOMAIN)
+    h = await api.login("d1")
+    body = {"label": "relay", "provider": "smtp", "leasable": False,
+            "params": {"mail.smtp.host": "127.0.0.1",
+                       "default_from_address": "relay@d1.example", **params}}
+    gateway_id = (await api.ok("gateways/email/create", hash=h, json={"gateway": body}))["id"]
+    await api.ok("gateways/email/bind", hash=h, json={"gateway_id": gateway_id})
+    return h, await webitel_login(api, "d1"), gateway_id
+
+
+async def sends(api: Api, h: str, keys: tuple[str, str]) -> tuple[Any, Any]:
+    """The Navixy answer and the Webitel answer for a test send through the bound gateway."""
+    navixy = await api.call("gateways/email/send_email", hash=h, json={"to": "ops@example.org"})
+    response = await api.client.post(f"{SETTINGS}/test/ops@example.org",
+                                     headers={"X-Key": keys[0], "X-Access-Token": keys[1]})
+    return navixy, (response.status, await response.json())
+
+
+def navixy_failure(description: str) -> tuple[int, dict[str, Any]]:
+    return 400, {"success": False, "status": {"code": 209, "description": description}}
+
+
+@pytest.mark.parametrize("peer", list(BANNERS))
+async def test_a_peer_that_does_not_speak_smtp_is_named_so_without_its_banner(
+        api: Api, peer: str) -> None:
+    with scripted_peer(BANNERS[peer]) as port:
+        h, keys, _ = await own_gateway(api, **{"mail.smtp.port": port,
+                                               "mail.smtp.connectiontimeout": 3000})
+        navixy, webitel = await sends(api, h, keys)
+    text = f"Failed sending email: 127.0.0.1:{port} is not an SMTP server"
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text})
+
+
+async def test_a_reply_to_auth_is_reported_by_its_code_only(api: Api) -> None:
+    with aiosmtpd_server(authenticator=echoing_authenticator) as server:
+        h, keys, _ = await own_gateway(api, **{
+            "mail.smtp.port": server.port, "mail.smtp.auth": True, "mail.smtp.user": USER,
+            "mail.smtp.password": f"{PASSWORD}-wrong"})
+        navixy, webitel = await sends(api, h, keys)
+    text = "Failed sending email: the server refused the login (reply code 535)"
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text, "code": 535})
+    assert AUTH_PLAIN_LINE not in str(navixy) + str(webitel)
+    assert server.messages == []
+
+
+async def test_an_own_gateway_gets_the_reply_code_and_text(api: Api) -> None:
+    with aiosmtpd_server(handler=RefusingRecipients()) as server:
+        h, keys, _ = await own_gateway(api, **{"mail.smtp.port": server.port})
+        navixy, webitel = await sends(api, h, keys)
+    text = (f"Failed sending email: the server replied 550 5.1.1 <ops@example.org>: unknown "
+            f"user at {INTERNAL_NAME} (10.20.30.40)")
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text, "code": 550})
+
+
+async def test_a_refused_connection_is_told_in_the_services_words(api: Api) -> None:
+    with smtp_server() as gone:
+        port = gone.port
+    h, keys, _ = await own_gateway(api, **{"mail.smtp.port": port})
+    navixy, webitel = await sends(api, h, keys)
+    # Not aiosmtplib's "Error connecting to 127.0.0.1 on port …: [Errno 111] Connect call …"
+    text = f"Failed sending email: 127.0.0.1:{port} refused the connection"
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text})
+
+
+async def leased_relay(api: Api, **params: Any) -> tuple[str, int]:
+    """The parent's leasable relay at 127.0.0.1 with AUTH, and a child's session."""
+    await api.dealer("parent")
+    hp = await api.login("parent")
+    relay = {"label": "relay", "provider": "smtp", "leasable": True,
+             "params": {"mail.smtp.host": "127.0.0.1", "mail.smtp.auth": True,
+                        "mail.smtp.user": USER, "mail.smtp.password": f"{PASSWORD}-wrong",
+                        "default_from_address": "no-reply@parent.example", **params}}
+    relay_id = (await api.ok("gateways/email/create", hash=hp, json={"gateway": relay}))["id"]
+    await api.dealer("child", parent="parent")
+    return await api.login("child"), relay_id
+
+
+@pytest.mark.parametrize(("case", "told"), [
+    ("auth-echo", "the server refused the login (reply code 535)"),
+    ("recipient-refused", "the server refused the message (reply code 550)"),
+    ("not-smtp", "the peer is not an SMTP server"),
+    ("closed-port", "the server could not be reached"),
+    ("silent", "the server did not answer in time"),
+])
+async def test_a_leased_relays_failure_tells_only_its_kind_and_reply_code(
+        api: Api, case: str, told: str) -> None:
+    with aiosmtpd_server(authenticator=echoing_authenticator) as echo, \
+            aiosmtpd_server(handler=RefusingRecipients()) as refusing, \
+            scripted_peer(SSH_BANNER) as ssh, silent_server() as silent:
+        with smtp_server() as gone:
+            closed = gone.port
+        port = {"auth-echo": echo.port, "recipient-refused": refusing.port, "not-smtp": ssh,
+                "closed-port": closed, "silent": silent}[case]
+        auth = {} if case != "recipient-refused" else {"mail.smtp.auth": False}
+        hc, relay_id = await leased_relay(api, **{"mail.smtp.port": port,
+                                                  "mail.smtp.connectiontimeout": 500, **auth})
+        status, body = await api.call("gateways/email/send_email", hash=hc,
+                                      json={"to": "ops@example.org", "gateway_id": relay_id})
+    assert (status, body) == navixy_failure(f"Failed sending email: {told}")
+    for private in ("127.0.0.1", str(port), USER, INTERNAL_NAME, "10.20.30.40", "SSH",
+                    "internal-db", AUTH_PLAIN_LINE):
+        assert private not in body["status"]["description"]
