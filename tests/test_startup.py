@@ -273,7 +273,7 @@ def test_operator_commands_are_quiet_and_only_the_starter_says_it_stopped(
     env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     env.pop("NAVIXY_PANEL_SECRET_KEY", None)
-    first_port, second_port = free_port(), free_port()
+    first_port = free_port()
     first = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--port",
                               str(first_port)], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -292,14 +292,14 @@ def test_operator_commands_are_quiet_and_only_the_starter_says_it_stopped(
         listed = command("dealer", "list", "--json", env={"NAVIXY_PANEL_DATA_DIR": str(data_dir)})
         assert listed.stderr == "" and [d["login"] for d in json.loads(listed.stdout)] == [
             "quiet"]
-        second_out, second_err = serve_once(data_dir)
+        _, second_err = serve_once(data_dir)
         assert "embedded PostgreSQL stopped" not in second_err
         assert "running as root" in second_err or os.geteuid() != 0
         assert http(f"http://127.0.0.1:{first_port}/ready") == {"status": "ok",
                                                                 "database": "ok"}
     finally:
         first.send_signal(signal.SIGTERM)
-        first_out, first_err = first.communicate(timeout=60)
+        _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err
     assert first_err.rstrip().endswith("embedded PostgreSQL stopped"), first_err
     assert postmasters(data_dir) == []
