@@ -211,7 +211,8 @@ class Store:
         if self.url is not None:
             return (f"database {masked(self.url)} (DATABASE_URL)"
                     + (": it was empty, schema created" if self.created else ""))
-        source = ("NAVIXY_PANEL_DATA_DIR" if os.environ.get("NAVIXY_PANEL_DATA_DIR", "").strip()
+        source = ("set by NAVIXY_PANEL_DATA_DIR"
+                  if os.environ.get("NAVIXY_PANEL_DATA_DIR", "").strip()
                   else "NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel in the current folder")
         if self.created:
             return f"created a new database in {self.data_dir} ({source})"
