@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -255,8 +256,15 @@ def test_help_describes_commands_defaults_and_environment() -> None:
                      "NAVIXY_PANEL_LOGIN_FAILURES_PER_LOGIN",
                      "NAVIXY_PANEL_LOGIN_FAILURES_PER_ADDRESS",
                      "NAVIXY_PANEL_LOGIN_FAILURE_WINDOW", "NAVIXY_PANEL_TEST_SENDS_PER_MINUTE",
-                     "NAVIXY_PANEL_SESSION_TTL", "NAVIXY_PANEL_WEBITEL_TOKEN_TTL"):
+                     "NAVIXY_PANEL_SESSION_TTL", "NAVIXY_PANEL_WEBITEL_TOKEN_TTL",
+                     "NAVIXY_PANEL_MAX_BODY_BYTES", "NAVIXY_PANEL_REQUEST_TIMEOUT",
+                     "NAVIXY_PANEL_CACHE", "NAVIXY_PANEL_DB_POOL_WAIT"):
         assert variable in top, variable
+    import navixy_panel.settings
+
+    read = re.findall(r'"(DATABASE_URL|NAVIXY_PANEL_\w+)"',
+                      Path(navixy_panel.settings.__file__).read_text())
+    assert len(read) >= 15 and not [name for name in read if name not in top]
     for name in ("serve", "migrate", "dealer", "gateway", "rotate-secrets"):
         assert name in top
     serve_help = " ".join(command("serve", "--help").stdout.split())

@@ -46,6 +46,8 @@ environment variables (all optional):
   NAVIXY_PANEL_MAX_BODY_BYTES    largest request body (default: 1048576)
   NAVIXY_PANEL_REQUEST_TIMEOUT   seconds before a request is answered with code 6
                                  (default: 90)
+  NAVIXY_PANEL_DB_POOL_WAIT      seconds a request waits for a database connection
+                                 before code 14 (default: 10)
   NAVIXY_PANEL_CACHE             on or off: session and list caches (default: on)
   NAVIXY_PANEL_LOGIN_FAILURES_PER_LOGIN
                                  failed logins per login per window (default: 10)
