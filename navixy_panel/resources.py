@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import orjson
+import psutil
 from aiohttp import web
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -45,20 +47,34 @@ async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     server = EmbeddedPostgres(settings.data_dir)
+    # The server is shared by every process using the data directory: this one may
+    # attach to a running server, and the last one out stops it.
+    was_running = _postmaster_running(server.pgdata)
     app[keys.DATABASE_URL] = await asyncio.to_thread(server.start)
-    log.info("embedded PostgreSQL ready in %s", server.pgdata)
+    log.debug("embedded PostgreSQL %s in %s", "attached" if was_running else "started",
+              server.pgdata)
     try:
         yield
     finally:
         await asyncio.to_thread(server.stop)
-        log.info("embedded PostgreSQL stopped")
+        if not was_running and not _postmaster_running(server.pgdata):
+            log.info("embedded PostgreSQL stopped")
+
+
+def _postmaster_running(pgdata: Path) -> bool:
+    """Whether a server runs on `pgdata` (its postmaster.pid names a live process)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    return psutil.pid_exists(pid)
 
 
 async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
         # alembic's env.py runs its own event loop, so it gets a thread.
         await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
-        log.info("schema is at the latest migration")
+        log.debug("schema is at the latest migration")
     yield
 
 
@@ -74,7 +90,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,  # JSONB params on every list: the fast parser
     )
-    log.info("database %s", make_url(url).render_as_string(hide_password=True))
+    log.debug("database %s", make_url(url).render_as_string(hide_password=True))
     async with engine.connect() as connection:  # fail fast on a wrong URL
         await connection.execute(text("SELECT 1"))
     app[keys.ENGINE] = engine

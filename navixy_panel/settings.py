@@ -72,7 +72,7 @@ class Settings:
                 problems.append(f"{var}: {exc}")
 
         take("database_url", "DATABASE_URL", _parse_database_url)
-        take("data_dir", "NAVIXY_PANEL_DATA_DIR", Path)
+        take("data_dir", "NAVIXY_PANEL_DATA_DIR", _folder)
         take("session_ttl_seconds", "NAVIXY_PANEL_SESSION_TTL", _positive_int(1, 366 * 86400))
         take("max_body_bytes", "NAVIXY_PANEL_MAX_BODY_BYTES", _positive_int(1024, 1 << 30))
         take("log_format", "NAVIXY_PANEL_LOG_FORMAT", _one_of(LOG_FORMATS))
@@ -105,6 +105,13 @@ def _parse_database_url(raw: str) -> str:
         if raw.startswith(prefix):
             return "postgresql+asyncpg://" + raw[len(prefix):]
     raise ValueError("must start with postgresql:// (or postgresql+asyncpg://)")
+
+
+def _folder(raw: str) -> Path:
+    """A path as given (`~` expanded); relative ones follow the current directory, as
+    the default `./.navixy-panel` does. The command line checks it is a writable folder
+    and names it, absolute, in its start-up line."""
+    return Path(raw).expanduser()
 
 
 def _positive_int(low: int, high: int) -> Callable[[str], int]:

@@ -141,3 +141,42 @@ def test_serve_demo_on_embedded_postgres() -> None:
     assert "curl" in output
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(data_dir) in " ".join(p.info["cmdline"] or [])], "postgres left running"
+
+
+async def test_dealer_create_grants_what_this_service_serves_by_default(
+        api: Api, database_url: str) -> None:
+    done = run("dealer", "create", "--login", "newcomer", "--password", "pw-1234",
+               database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    [row] = await api.sql("SELECT permissions FROM dealers WHERE login = 'newcomer'")
+    assert row.permissions == {"email_gateways": ["create", "delete", "read", "send_email",
+                                                  "update"],
+                               "notification_settings": ["read", "update"]}
+    session = await api.login("newcomer", "pw-1234")
+    await api.ok("gateways/email/list", hash=session)  # not code 13
+    await api.ok("dealer/settings/notification/email/read", hash=session)
+
+
+async def test_dealer_and_gateway_lists(api: Api, database_url: str) -> None:
+    owner = await api.dealer("owner", domain="owner.example")
+    await api.dealer("child", parent="owner")
+    relay = await api.gateway(owner, "Relay", leasable=True, provider="mandrill_smtp")
+    await api.bind(owner, relay)
+    table = run("dealer", "list", database_url=database_url)
+    assert table.returncode == 0 and table.stderr == "", table.stderr
+    assert table.stdout.splitlines() == [
+        "id  login  title  domain         parent  status       bound gateway",
+        f"{owner}   owner         owner.example  -       NOT_BLOCKED  {relay}",
+        f"{owner + 1}   child         -              owner   NOT_BLOCKED  -",
+    ]
+    listed = json.loads(run("dealer", "list", "--json", database_url=database_url).stdout)
+    assert [(d["login"], d["parent"], d["bound_gateway_id"]) for d in listed] == [
+        ("owner", None, relay), ("child", "owner", None)]
+    table = run("gateway", "list", database_url=database_url)
+    assert table.stdout.splitlines() == [
+        "id  owner  label  provider       leasable  host",
+        f"{relay}   owner  Relay  mandrill_smtp  yes       smtp.example.com",
+    ]
+    assert json.loads(run("gateway", "list", "--json", database_url=database_url).stdout) == [
+        {"id": relay, "owner": "owner", "label": "Relay", "provider": "mandrill_smtp",
+         "leasable": True, "host": "smtp.example.com"}]

@@ -1,8 +1,10 @@
 """`serve --demo`: a platform owner with a leasable relay and a sub-dealer with
-its own gateway, so a new user can call the API at once.
+its own gateway, so a new user can call the API at once, and an SMTP sink on
+the ports those gateways point at, which prints what a test send delivers.
 
 The credentials are fixed so that the README's curl lines work as written;
-they are for a local trial only, never for a reachable server.
+they are for a local trial only, never for a reachable server. The seed (ids,
+labels, ports) is what the README and the admin-panel harness rely on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from navixy_panel.cli import sink
 from navixy_panel.cli.common import with_context
 from navixy_panel.domain import permissions
 from navixy_panel.domain.gateways import GatewayInput
@@ -22,6 +25,9 @@ from navixy_panel.usecases.context import Context
 
 OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
+RELAY_SMTP_PORT = 2525  # the owner's leasable "Platform relay" (gateway 1)
+OWN_SMTP_PORT = 1025  # the sub-dealer's bound "Own SMTP" (gateway 2)
+SINK_PORTS = (OWN_SMTP_PORT, RELAY_SMTP_PORT)
 
 
 async def seed(ctx: Context) -> bool:
@@ -32,14 +38,16 @@ async def seed(ctx: Context) -> bool:
                                  domain="owner.example", permissions=permissions.everything())
     await operator.create_relay(ctx, owner_login=OWNER[0], gateway=GatewayInput(
         label="Platform relay", provider="mandrill_smtp", leasable=True,
-        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 2525,
+        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
+                                        "mail.smtp.port": RELAY_SMTP_PORT,
                                         "default_from_address": "no-reply@owner.example"})))
     await operator.create_dealer(ctx, login=DEALER[0], password=DEALER[1], title="Demo dealer",
                                  domain="dealer.example", parent_login=OWNER[0],
                                  permissions=permissions.everything())
     own_id = await operator.create_relay(ctx, owner_login=DEALER[0], gateway=GatewayInput(
         label="Own SMTP", provider="smtp", leasable=False,
-        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost", "mail.smtp.port": 1025,
+        params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
+                                        "mail.smtp.port": OWN_SMTP_PORT,
                                         "default_from_address": "alerts@dealer.example"})))
     await operator.bind_as_operator(ctx, login=DEALER[0], gateway_id=own_id)
     return True
@@ -47,17 +55,23 @@ async def seed(ctx: Context) -> bool:
 
 def demo_ctx(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        _print(await seed(app[keys.CONTEXT]), port)
-        yield
+        servers = await sink.start(SINK_PORTS)
+        try:
+            _print(await seed(app[keys.CONTEXT]), port, sink.describe(servers))
+            yield
+        finally:
+            await sink.stop(servers)
 
     return ctx
 
 
-def _print(seeded: bool, port: int) -> None:
+def _print(seeded: bool, port: int, sink_line: str | None) -> None:
     base = f"http://127.0.0.1:{port}/v2/panel"
     print("demo data " + ("seeded" if seeded else "already present (database not empty)"))
     print(f"  platform owner: login {OWNER[0]!r} password {OWNER[1]!r}")
     print(f"  sub-dealer:     login {DEALER[0]!r} password {DEALER[1]!r}")
+    if sink_line:
+        print(sink_line)
     print("try (logs in as the sub-dealer and lists its gateways):")
     print(f"  H=$(curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth"
           " | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"hash\"])')"
@@ -66,5 +80,6 @@ def _print(seeded: bool, port: int) -> None:
 
 
 def seed_and_print(url: str, settings: Settings, port: int) -> None:
-    """For `serve --workers N`: the parent seeds once, before the workers start."""
-    _print(with_context(url, settings, seed), port)
+    """For `serve --workers N`: the parent seeds once and runs the sink, before the
+    workers start."""
+    _print(with_context(url, settings, seed), port, sink.start_in_thread(SINK_PORTS))

@@ -1,4 +1,4 @@
-"""Operator commands for gateways: `gateway create` and `rotate-secrets`.
+"""Operator commands for gateways: `gateway create`, `gateway list` and `rotate-secrets`.
 
 `gateway create` is how a platform operator sets up relays the API refuses,
 such as a leasable `mandrill_smtp` gateway (any provider name here is an
@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from navixy_panel.cli.common import CommandError, read_secret, run_use_case
+from navixy_panel.cli.common import CommandError, print_table, read_secret, run_use_case
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.http.plumbing import flatten
@@ -24,22 +24,44 @@ from navixy_panel.usecases.context import Context
 
 
 def add_commands(commands: Any) -> None:
-    gateway = commands.add_parser("gateway", help="manage gateways as the operator"
-                                  ).add_subparsers(required=True, metavar="action")
-    create = gateway.add_parser("create", help="create a gateway for a dealer")
-    create.add_argument("--owner", required=True, metavar="LOGIN")
-    create.add_argument("--label", required=True)
-    create.add_argument("--provider", default="smtp")
+    gateway = commands.add_parser(
+        "gateway", help="create and list gateways as the operator",
+        description="Gateways are SMTP relays owned by a dealer. Dealers manage their own "
+        "through the API (provider smtp only); the operator also creates relays the API "
+        "refuses, such as a leasable mandrill_smtp relay for a platform owner.",
+    ).add_subparsers(required=True, metavar="ACTION", title="actions")
+    create = gateway.add_parser(
+        "create", help="create a gateway for a dealer; prints its id",
+        description="Create a gateway owned by --owner (not bound to it) and print "
+        "{\"id\": N, ...}. Any provider name is an SMTP relay, sent to with --params.")
+    create.add_argument("--owner", required=True, metavar="LOGIN",
+                        help="the dealer that owns it")
+    create.add_argument("--label", required=True, help="its name, 1 to 100 characters")
+    create.add_argument("--provider", default="smtp",
+                        help="a name of a-z, 0-9 and _ (default: %(default)s)")
     create.add_argument("--leasable", action="store_true",
-                        help="offer it to the owner's direct sub-dealers")
+                        help="offer it to the owner's direct sub-dealers (default: not)")
     create.add_argument("--params", required=True, metavar="JSON",
-                        help="SMTP params in Navixy's keys, e.g. '{\"mail.smtp.host\": …}'")
+                        help="SMTP params in Navixy's keys, e.g. '{\"mail.smtp.host\": "
+                        "\"smtp.example.com\", \"mail.smtp.port\": 587}' (see the README "
+                        "for every key and its default)")
     create.add_argument("--password-stdin", action="store_true",
-                        help="read the SMTP password from standard input")
+                        help="read the SMTP password from standard input (one line)")
     create.set_defaults(run=run_create)
 
-    commands.add_parser("rotate-secrets", help="re-encrypt every SMTP password with the "
-                        "newest NAVIXY_PANEL_SECRET_KEY").set_defaults(run=run_rotate_secrets)
+    listing = gateway.add_parser("list", help="list every gateway (never a password)",
+                                 description="List every gateway with its owner: a table, "
+                                 "or JSON with --json. Passwords are never shown.")
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON array instead of a table")
+    listing.set_defaults(run=run_list)
+
+    commands.add_parser(
+        "rotate-secrets", help="re-encrypt every SMTP password with the newest "
+        "NAVIXY_PANEL_SECRET_KEY",
+        description="Re-encrypt every stored SMTP password with the first key of "
+        "NAVIXY_PANEL_SECRET_KEY; prints {\"rotated\": N}. To rotate: prepend a new key "
+        "(NEW,OLD), run this, then drop OLD.").set_defaults(run=run_rotate_secrets)
 
 
 def run_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -78,3 +100,12 @@ def run_rotate_secrets(args: argparse.Namespace, settings: Settings) -> None:
         return {"rotated": await operator.rotate_secrets(ctx)}
 
     print(json.dumps(run_use_case(settings, work)))
+
+
+def run_list(args: argparse.Namespace, settings: Settings) -> None:
+    rows = run_use_case(settings, operator.list_gateways, create=False)
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print_table(rows, [("id", "id"), ("owner", "owner"), ("label", "label"),
+                       ("provider", "provider"), ("leasable", "leasable"), ("host", "host")])

@@ -1,56 +1,137 @@
-"""`serve` and `migrate`."""
+"""`serve` and `migrate`.
+
+Before anything is started, `serve` checks what it can check cheaply (the
+address to listen on, the data directory or DATABASE_URL, the secret key), so
+a wrong environment is one line and exit status 2, not a traceback after the
+database has been started. Once the database is up it prints one start-up line
+naming the database in use, and says when it has just been created.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import errno
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from aiohttp import web
+
 from navixy_panel import logs
-from navixy_panel.cli.common import database_url
+from navixy_panel.cli.common import (
+    StartupError,
+    Store,
+    check_listen,
+    check_start,
+    database_url,
+    describe_listen_error,
+    version,
+)
 from navixy_panel.db import migrate
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
 
 
+def port_number(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, got {raw!r}"
+                                         ) from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, got {value}")
+    return value
+
+
+def worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 64, got {raw!r}")
+    return value
+
+
 def add_commands(commands: Any) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service (both API faces on one port)",
+        description="Run the HTTP service: Navixy's Admin Panel API under /v2/panel/ and "
+        "/panel/, Webitel's email settings under /api/v2/email/settings, and /health, "
+        "/ready, /metrics, /openapi.json. Without DATABASE_URL it starts an embedded "
+        "PostgreSQL in the data directory (NAVIXY_PANEL_DATA_DIR, default ./.navixy-panel "
+        "in the current folder) and stops it on exit.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on: 127.0.0.1 for this machine only, "
+                       "0.0.0.0 for every interface (default: %(default)s)")
+    serve.add_argument("--port", type=port_number, default=8080,
+                       help="TCP port, 1 to 65535 (default: %(default)s)")
     serve.add_argument("--demo", action="store_true",
-                       help="seed demo dealers and gateways into an empty database")
+                       help="on an empty database, create a platform owner and a sub-dealer "
+                       "with gateways and print their logins; also run an SMTP sink on "
+                       "127.0.0.1 ports 1025 and 2525 (where the demo gateways point) that "
+                       "prints every message it receives. For trying it locally only")
     serve.add_argument("--no-migrate", action="store_true",
-                       help="do not upgrade the schema at start")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="N processes sharing the port (SO_REUSEPORT, Linux)")
+                       help="do not upgrade the schema at start (run `navixy-panel migrate` "
+                       "yourself)")
+    serve.add_argument("--workers", type=worker_count, default=1, metavar="N",
+                       help="N processes sharing the port (SO_REUSEPORT, Linux; "
+                       "default: %(default)s)")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
 
-    commands.add_parser("migrate", help="upgrade the schema to the latest migration"
-                        ).set_defaults(run=run_migrate)
+    commands.add_parser(
+        "migrate", help="upgrade the database schema to the latest version",
+        description="Upgrade the schema to the latest migration and exit (`serve` does it "
+        "at start unless --no-migrate).").set_defaults(run=run_migrate)
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from aiohttp import web
-
     from navixy_panel.app import create_app
     from navixy_panel.cli.demo import demo_ctx
 
     if args.demo:
         settings = open_loopback_for_demo(settings)
+    store: Store | None = None
+    if not args.reuse_port:  # not a worker of `serve --workers N`: its parent checked it all
+        check_listen(args.host, args.port)
+        store = check_start(settings)
     if args.workers > 1:
         from navixy_panel.cli import workers
 
-        workers.run(args, settings)
+        assert store is not None
+        workers.run(args, settings, store)
         return
     settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate)
     app = create_app(settings)
+    if store is not None:
+        app.cleanup_ctx.append(startup_line_ctx(store))
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port))
-    web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
-                **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
-                shutdown_timeout=30,
-                print=lambda message: print(message, flush=True))
+    try:
+        web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
+                    **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
+                    shutdown_timeout=30,
+                    print=lambda message: print(message, flush=True))
+    except OSError as exc:  # the port was taken while the database started
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise StartupError(describe_listen_error(exc, args.host, args.port)) from None
+        raise
+
+
+def startup_line(store: Store) -> str:
+    return f"navixy-panel {version()}: {store.describe()}"
+
+
+def startup_line_ctx(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Printed once the database is up and migrated, before the demo and the
+    "Running on" line."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        print(startup_line(store), flush=True)
+        yield
+
+    return ctx
 
 
 def open_loopback_for_demo(settings: Settings) -> Settings:
