@@ -72,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -157,6 +158,9 @@ class Processes:
             process = subprocess.Popen(
                 args, env=env, cwd=REPO, stdin=subprocess.DEVNULL,
                 stdout=log if stdout is None else stdout, stderr=log,
+                # Its own session: Ctrl-C reaches only this script, which stops the
+                # children in order (services before the database) and reports.
+                start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 text=stdout is not None)
         finally:
@@ -469,13 +473,15 @@ async def explain_list(dsn: str, dealer_id: int, parent_id: int | None) -> list[
 # --------------------------------------------------------------------------- HTTP clients
 
 
-async def log_in_all(url: str, logins: list[str]) -> dict[str, str]:
-    """login -> session hash, by real `account/auth` calls (form body, like the panel)."""
+async def log_in_all(urls: list[str], logins: list[str]) -> dict[str, str]:
+    """login -> session hash, by real `account/auth` calls (form body, like the panel),
+    spread over the instances: each checks argon2 hashes in a small pool of its own, and
+    sessions live in PostgreSQL, valid on every instance."""
     hashes: dict[str, str] = {}
     failures: list[str] = []
     gate = asyncio.Semaphore(LOGIN_CONCURRENCY)
 
-    async def one(client: aiohttp.ClientSession, login: str) -> None:
+    async def one(client: aiohttp.ClientSession, login: str, url: str) -> None:
         async with gate:
             async with client.post(url + AUTH_PATH,
                                    data={"login": login, "password": PASSWORD}) as response:
@@ -487,7 +493,8 @@ async def log_in_all(url: str, logins: list[str]) -> dict[str, str]:
 
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as client:
-        await asyncio.gather(*(one(client, login) for login in logins))
+        await asyncio.gather(*(one(client, login, urls[n % len(urls)])
+                               for n, login in enumerate(logins)))
     if failures:
         raise BenchError(f"{len(failures)} logins failed, first: {failures[0]}")
     return hashes
@@ -710,21 +717,27 @@ def vm_hwm(pid: int) -> int | None:
     return None
 
 
-def foreign_cpu_seconds() -> dict[int, float]:
+def foreign_cpu_seconds(work_dir: Path) -> dict[int, float]:
     """CPU seconds so far of every process that is not this benchmark's: not this process
-    or its descendants, not a PostgreSQL backend (the benchmark's database daemonises)."""
+    or its descendants, not the embedded PostgreSQL in `work_dir` (it daemonises) or its
+    backends. (A --database-url server on this host counts as foreign.)"""
     ours = {os.getpid()} | {child.pid for child in psutil.Process().children(recursive=True)}
+    for process in psutil.process_iter(attrs=["name", "cmdline"]):
+        if process.info["name"] == "postgres" \
+                and str(work_dir) in " ".join(process.info["cmdline"] or []):
+            ours.add(process.pid)
+            with contextlib.suppress(psutil.Error):
+                ours.update(child.pid for child in process.children(recursive=True))
     used: dict[int, float] = {}
-    for process in psutil.process_iter(attrs=["name", "cpu_times"]):
-        if process.pid in ours or process.info["cpu_times"] is None \
-                or process.info["name"] == "postgres":
+    for process in psutil.process_iter(attrs=["cpu_times"]):
+        if process.pid in ours or process.info["cpu_times"] is None:
             continue
         used[process.pid] = process.info["cpu_times"].user + process.info["cpu_times"].system
     return used
 
 
-def foreign_share(before: dict[int, float], seconds: float) -> float:
-    after = foreign_cpu_seconds()
+def foreign_share(work_dir: Path, before: dict[int, float], seconds: float) -> float:
+    after = foreign_cpu_seconds(work_dir)
     spent = sum(max(0.0, used - before.get(pid, 0.0)) for pid, used in after.items())
     return 100 * spent / max(seconds, 1e-9)
 
@@ -954,10 +967,15 @@ def service_findings(processes: Processes, names: list[str], urls: dict[str, str
         problems = [line for line in lines if "ERROR" in line or "WARNING" in line
                     or line.startswith("Traceback")]
         if problems:
-            kinds = Counter(re.sub(r"^\S+ \S+ ", "", line)[:120] for line in problems)
+            kinds = Counter(re.sub(r"^\S+ \S+ ", "", line)[:160] for line in problems)
             print(f"{name}: logged {len(problems)} warning/error lines, most common:")
             for text, count in kinds.most_common(5):
                 print(f"    {count:>6} × {text}")
+            problem_set = set(problems)
+            first = next(n for n, line in enumerate(lines) if line in problem_set)
+            print("    the first one with what follows it:")
+            for line in lines[first:first + 25]:
+                print(f"      | {line[:200]}")
         else:
             print(f"{name}: logged no warnings or errors")
 
@@ -996,7 +1014,8 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
                   f"{service_off.pid} {off_url}", flush=True)
 
             started = time.monotonic()
-            hashes_by_login = asyncio.run(log_in_all(on_url, platform.pool_logins))
+            hashes_by_login = asyncio.run(log_in_all([on_url, off_url],
+                                                         platform.pool_logins))
             logins = platform.pool_logins
             hashes = [hashes_by_login[login] for login in logins]
             print(f"{len(hashes):,} sessions by account/auth in "
@@ -1076,13 +1095,13 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
                 print(f"\nwrk -t{THREADS} -c{connections} -d{args.duration:g}s, workloads "
                       f"alternating {' '.join(WORKLOADS)}", flush=True)
                 print_round_header()
-                before, t0 = foreign_cpu_seconds(), time.monotonic()
+                before, t0 = foreign_cpu_seconds(work_dir), time.monotonic()
                 for index in range(1, args.rounds + 1):
                     for workload in WORKLOADS:
                         r = one_round(workload, index, connections, args.duration)
                         rounds.append(r)
                         print_round(r)
-                share = foreign_share(before, time.monotonic() - t0)
+                share = foreign_share(work_dir, before, time.monotonic() - t0)
                 print(f"other processes used {share:.0f}% of one core during these rounds"
                       + (" (noisy: other work shared the CPUs)" if share > 10 else ""),
                       flush=True)
@@ -1187,6 +1206,7 @@ def main() -> int:
     def interrupt(signum: int, frame: Any) -> None:
         raise Interrupted(signal.Signals(signum).name)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with it ignored
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     from navixy_panel.db.embedded import stop_orphans
@@ -1200,8 +1220,11 @@ def main() -> int:
     except BenchError as exc:
         print(f"\nbenchmark FAILED: {exc}", file=sys.stderr)
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"\ninterrupted ({exc or 'Ctrl-C'}); cleaning up", file=sys.stderr)
+        print(f"\ninterrupted ({str(exc) or 'Ctrl-C'}); cleaning up", file=sys.stderr)
         status = 130
+    except Exception:
+        traceback.print_exc()
+        print("\nbenchmark FAILED: unexpected error (above)", file=sys.stderr)
     finally:
         processes.stop_all()
         if args.keep:
