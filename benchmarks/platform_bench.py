@@ -77,7 +77,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -585,10 +585,18 @@ class Round:
     first_bad: str
     churn: dict[str, Any] | None = None
     primed_seconds: float | None = None
+    # Non-success answers the service counted during the round, those to requests wrk had
+    # given up on at the end of the round included (wrk never sees those).
+    service_failed: Counter[str] = field(default_factory=Counter)
 
     @property
     def errors(self) -> int:
+        """What wrk saw go wrong."""
         return self.bad + self.socket_errors
+
+    @property
+    def service_errors(self) -> int:
+        return sum(self.service_failed.values())
 
 
 def run_wrk(wrk: str, workload: str, index: int, connections: int, url: str, hash_file: Path,
@@ -787,6 +795,7 @@ class Medians:
     p50: float
     p99: float
     errors: int
+    service_errors: int
     rounds: int
 
 
@@ -796,13 +805,16 @@ def medians(rounds: list[Round]) -> dict[tuple[int, str], Medians]:
         grouped.setdefault((r.connections, r.workload), []).append(r)
     return {key: Medians(median([r.rps for r in group]), median([r.p50_ms for r in group]),
                          median([r.p99_ms for r in group]), sum(r.errors for r in group),
-                         len(group))
+                         sum(r.service_errors for r in group), len(group))
             for key, group in grouped.items()}
 
 
 def print_round_header() -> None:
     print(f"{'round':>5} {'conns':>5} {'workload':<8} {'req/s':>9} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'errors':>7}", flush=True)
+          f"{'p99 ms':>8} {'errors':>7} {'svc err':>7}", flush=True)
+    print("(errors: what wrk saw, answers not 200 with \"success\":true and socket errors; "
+          "svc err: non-success answers the service counted in its /metrics, those to "
+          "requests wrk gave up on at the end of the round included; - for B0 and B1)")
 
 
 def print_round(r: Round) -> None:
@@ -811,13 +823,17 @@ def print_round(r: Round) -> None:
         notes.append(f"non-200/unsuccessful: {r.bad_kinds}; first: {r.first_bad[:160]}")
     if r.socket_errors:
         notes.append(f"{r.socket_errors} socket errors/time-outs")
+    if r.service_failed:
+        notes.append("the service counted " + ", ".join(
+            f"{count} × {kind}" for kind, count in r.service_failed.most_common()))
     if r.primed_seconds is not None:
         notes.append(f"caches primed in {r.primed_seconds:.1f} s")
     if r.churn is not None:
         notes.append(churn_note(r.churn))
+    service = str(r.service_errors) if r.workload.startswith("W") else "-"
     print(f"{r.index:>5} {r.connections:>5} {r.workload:<8} {r.rps:>9.1f} {r.p50_ms:>8.2f} "
-          f"{r.p99_ms:>8.2f} {r.errors:>7}" + (f"  {' | '.join(notes)}" if notes else ""),
-          flush=True)
+          f"{r.p99_ms:>8.2f} {r.errors:>7} {service:>7}"
+          + (f"  {' | '.join(notes)}" if notes else ""), flush=True)
 
 
 @dataclass
@@ -829,7 +845,7 @@ class Target:
 
 def evaluate(args: argparse.Namespace, table: dict[tuple[int, str], Medians],
              connections: list[int], total_bad: int, total_socket: int, churn_failed: int,
-             peaks_mb: dict[str, float]) -> list[Target]:
+             service_failed: int, peaks_mb: dict[str, float]) -> list[Target]:
     targets: list[Target] = []
     for c in connections:
         m = {w: table[(c, w)] for w in WORKLOADS if (c, w) in table}
@@ -846,9 +862,10 @@ def evaluate(args: argparse.Namespace, table: dict[tuple[int, str], Medians],
                    w1.rps >= 0.55 * b0.rps),
         ]
     targets.append(Target("zero non-200 answers",
-                          f"{total_bad} bad answers, {total_socket} socket errors, "
-                          f"{churn_failed} failed churn calls",
-                          total_bad == 0 and total_socket == 0 and churn_failed == 0))
+                          f"wrk: {total_bad} bad answers, {total_socket} socket errors; "
+                          f"{churn_failed} failed churn calls; services counted "
+                          f"{service_failed} non-success answers in all",
+                          not (total_bad or total_socket or churn_failed or service_failed)))
     worst = max(peaks_mb.values()) if peaks_mb else float("nan")
     targets.append(Target(f"peak RSS ≤ {RSS_LIMIT_MB} MB per service process",
                           ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks_mb.items()),
@@ -874,11 +891,13 @@ def print_summary(args: argparse.Namespace, table: dict[tuple[int, str], Medians
         b0, b1 = table[(c, "B0")].rps, table[(c, "B1")].rps
         print(f"\n{c} connections")
         print(f"{'workload':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-              f"{'×B0':>6} {'×B1':>6}  what")
+              f"{'svc err':>7} {'×B0':>6} {'×B1':>6}  what")
         for w in WORKLOADS:
             m = table[(c, w)]
+            service = str(m.service_errors) if w.startswith("W") else "-"
             print(f"{w:<8} {m.rps:>9.1f} {m.p50:>8.2f} {m.p99:>8.2f} {m.errors:>7} "
-                  f"{m.rps / b0:>6.3f} {m.rps / b1:>6.3f}  {DESCRIPTIONS[w]}")
+                  f"{service:>7} {m.rps / b0:>6.3f} {m.rps / b1:>6.3f}  {DESCRIPTIONS[w]}")
+        print("(req/s, p50, p99: medians of the rounds; errors: sums)")
 
 
 # --------------------------------------------------------------------------- the run
@@ -949,19 +968,50 @@ def start_service(processes: Processes, name: str, db: Database, key: str, work_
     return process, url
 
 
-def service_findings(processes: Processes, names: list[str], urls: dict[str, str]) -> None:
-    """Non-success codes counted by the services' /metrics, and what they logged."""
+_REQUESTS = re.compile(r'^navixy_panel_requests_total\{([^}]*)\} ([\d.e+]+)$', re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+_CHECKED_OUT = re.compile(r"^navixy_panel_db_pool_checked_out(?:\{[^}]*\})? ([\d.e+]+)$",
+                          re.MULTILINE)
+
+
+def scrape(url: str) -> tuple[Counter[str], float]:
+    """From the service's /metrics: its Navixy-face answers other than success (code 0),
+    by action and code, and the database connections checked out now."""
+    status, body = http(url + "/metrics", timeout=10)
+    if status != 200:
+        raise BenchError(f"{url}/metrics answered {status}")
+    text = body.decode(errors="replace")
+    failed: Counter[str] = Counter()
+    for labels, count in _REQUESTS.findall(text):
+        values = dict(_LABEL.findall(labels))
+        if values.get("face") == "navixy" and values.get("code") != "0":
+            failed[f"{values.get('action')} code {values.get('code')}"] += int(float(count))
+    checked_out = _CHECKED_OUT.search(text)
+    return failed, float(checked_out.group(1)) if checked_out else 0.0
+
+
+def drained(url: str, timeout: float = 15.0) -> Counter[str]:
+    """After a round: waits until the requests wrk left behind have finished (no database
+    connection checked out twice in a row), then returns `scrape`'s failures."""
+    deadline, idle = time.monotonic() + timeout, 0
+    while True:
+        failed, checked_out = scrape(url)
+        idle = idle + 1 if checked_out == 0 else 0
+        if idle >= 2 or time.monotonic() > deadline:
+            return failed
+        time.sleep(0.2)
+
+
+def service_findings(processes: Processes, names: list[str], urls: dict[str, str]) -> int:
+    """Non-success answers counted by the services' /metrics (returned: their number), and
+    what the services logged."""
+    total = 0
     for name in names:
-        with contextlib.suppress(OSError):
-            status, body = http(urls[name] + "/metrics", timeout=10)
-            if status == 200:
-                codes = re.findall(r'^navixy_panel_requests_total\{([^}]*)\} ([\d.e+]+)$',
-                                   body.decode(errors="replace"), re.MULTILINE)
-                shown = [f"{labels} = {float(count):.0f}" for labels, count in codes
-                         if 'code="0"' not in labels and 'face="other"' not in labels
-                         and float(count) > 0]
-                print(f"{name}: /metrics non-success answers: "
-                      + ("none" if not shown else "; ".join(shown)))
+        failed, _ = scrape(urls[name])
+        total += sum(failed.values())
+        print(f"{name}: non-success Navixy answers by its /metrics: "
+              + (", ".join(f"{count} × {kind}" for kind, count in failed.most_common())
+                 or "none"))
         lines = processes.log(name).read_text(errors="replace").splitlines() \
             if processes.log(name).exists() else []
         problems = [line for line in lines if "ERROR" in line or "WARNING" in line
@@ -978,6 +1028,7 @@ def service_findings(processes: Processes, names: list[str], urls: dict[str, str
                 print(f"      | {line[:200]}")
         else:
             print(f"{name}: logged no warnings or errors")
+    return total
 
 
 def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) -> int:
@@ -1075,12 +1126,17 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
                     churn_runs += 1
                     churn = ChurnProcess(processes, child_env(), on_url, pool_file, churn_file,
                                          args.seed + churn_runs)
+                url = targets_url[workload]
+                is_service = url in (on_url, off_url)
+                before = drained(url) if is_service else Counter()
                 try:
-                    result = run_wrk(wrk, workload, index, connections, targets_url[workload],
-                                     files[workload], duration)
+                    result = run_wrk(wrk, workload, index, connections, url, files[workload],
+                                     duration)
                 finally:
                     churned = churn.finish() if churn is not None else None
                 result.churn, result.primed_seconds = churned, primed
+                if is_service:
+                    result.service_failed = drained(url) - before
                 return result
 
             for connections in args.connection_counts:
@@ -1123,8 +1179,9 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
             hwm = {name: vm_hwm(pid) for name, pid in
                    (("caches on", service_on.pid), ("caches off", service_off.pid))}
             print()
-            service_findings(processes, ["service-cache-on", "service-cache-off"],
-                             {"service-cache-on": on_url, "service-cache-off": off_url})
+            service_failed = service_findings(
+                processes, ["service-cache-on", "service-cache-off"],
+                {"service-cache-on": on_url, "service-cache-off": off_url})
         finally:
             sampler.stop()
             processes.stop_all()
@@ -1141,15 +1198,18 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
     total_socket = sum(r.socket_errors for r in rounds)
     churn_failed = sum(churn_failures(r.churn) for r in rounds)
     if total_bad or total_socket:
-        per = Counter()
+        per: Counter[str] = Counter()
         for r in rounds:
             per[f"{r.workload} c={r.connections}"] += r.errors
         failures.append(f"{total_bad} answers not 200 with success and {total_socket} socket "
                         f"errors ({', '.join(f'{k}: {v}' for k, v in per.items() if v)})")
     if churn_failed:
         failures.append(f"{churn_failed} churn calls failed")
+    if service_failed:
+        failures.append(f"the services counted {service_failed} non-success answers "
+                        "(see their /metrics and logs above)")
     targets = evaluate(args, table, args.connection_counts, total_bad, total_socket,
-                       churn_failed, peaks_mb)
+                       churn_failed, service_failed, peaks_mb)
     print("\ntargets")
     width = max(len(t.name) for t in targets)
     for t in targets:
