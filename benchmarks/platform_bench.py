@@ -21,9 +21,13 @@ at once while others write, not how fast it answers one dealer's repeated call. 
 - workloads: W1 one hash repeated (the best case of the caches), W2 the 2,000 hashes, W3
   W2 while a separate process (`churn.py`) updates 2 gateways and logs 1 dealer out and 1
   in per second (every write invalidates the caches of every instance), W4 W2 against a
-  second instance with `NAVIXY_PANEL_CACHE=off` (the uncached path);
+  second instance with `NAVIXY_PANEL_CACHE=off` (the uncached path). The updates are made
+  with sessions of the pool (a real dealer saving its gateway), but the logouts and logins
+  use 50 other dealers, so every hash in wrk's file stays valid: a logged-out hash would
+  make wrk count code-4 answers the benchmark itself caused;
 - two baselines on the same host, each its own process: B0 bare aiohttp answering fixed
-  bytes of a typical list's size (the ceiling of any aiohttp service here), B1 the same
+  bytes of the median-size list (W1 repeats that dealer's hash; the ceiling of any aiohttp
+  service here), B1 the same
   two reads written by hand with aiohttp + asyncpg (`b1_server.py`; what the uncached path
   could cost). Ratios to them make figures comparable between hosts;
 - a correctness gate before and after the rounds: for each of the 2,000 sessions both
@@ -40,6 +44,10 @@ created on `--database-url`'s server and dropped at the end), the two service in
 (`python -m navixy_panel serve --no-migrate`), B0, B1, the churn process and wrk. All of
 them are stopped at the end, on failure and on Ctrl-C (SIGTERM too); child processes also
 get SIGTERM if this script is killed.
+
+Failed answers are counted twice: by wrk (`random_hash.lua`: anything but HTTP 200 with
+"success":true, plus socket errors) and by the services' own /metrics (non-zero Navixy
+codes), which also sees the answers to requests wrk gave up on when a round ended.
 
 Targets (per connection count): W3 ≥ 0.9 × W2 req/s and W3 p99 ≤ 2 × W2 p99; W4 ≥ 1.0 ×
 B1; W1 ≥ 0.55 × B0; no answer other than HTTP 200 with "success":true; peak RSS ≤ 200 MB
