@@ -1253,7 +1253,7 @@ def profile(args: argparse.Namespace, wrk: str, one_round: Callable[..., Round],
         raw = args.profile / f"{workload}.collapsed"
         seconds = max(1, int(args.duration) - 1)
         recorder = subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
+            [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
              "--format", "raw", "--nonblocking", "-o", str(raw)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -1261,7 +1261,7 @@ def profile(args: argparse.Namespace, wrk: str, one_round: Callable[..., Round],
         finally:
             _, err = recorder.communicate(timeout=120)
         print(f"\nprofile of one {workload} round at {connections} connections (py-spy "
-              f"--nonblocking, 100 Hz): {r.rps:.0f} req/s, {r.errors} errors; stacks in {raw}")
+              f"--nonblocking, 200 Hz): {r.rps:.0f} req/s, {r.errors} errors; stacks in {raw}")
         if recorder.returncode != 0:
             print(f"  py-spy failed: {err.decode(errors='replace')[-500:]}")
             continue
