@@ -54,8 +54,9 @@ B1; W1 ≥ 0.55 × B0; no answer other than HTTP 200 with "success":true; peak R
 per service process; with `--big`, W2 ≥ 0.9 × the W2 of a run without it (`--small-w2`).
 Each is printed PASS or MISS.
 
-Exit status: 1 when the run failed (a correctness mismatch, any answer that was not 200
-with "success":true, a socket error, a failed churn call, a setup error); 2 with
+Exit status: 1 when the run failed (a correctness mismatch, any answer of the service
+that was not 200 with "success":true, a socket error, a failed churn call, a setup error;
+the baselines' own failures under overload are printed as a warning); 2 with
 `--strict` when a target was missed; 130 when interrupted; else 0. wrk comes from the
 Debian package `wrk` (installed with apt-get if missing); `--profile` needs py-spy.
 """
@@ -982,6 +983,11 @@ _CHECKED_OUT = re.compile(r"^navixy_panel_db_pool_checked_out(?:\{[^}]*\})? ([\d
                           re.MULTILINE)
 
 
+# "2026-11-21 15:29:44,483 ERROR logger [request id] message": level, logger, message.
+_LOG_LINE = re.compile(r"^\S+ \S+ ((?:WARNING|ERROR|CRITICAL) \S+) (?:\[\w+\] )?")
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Timeout\w*)\b")
+
+
 def scrape(url: str) -> tuple[Counter[str], float]:
     """From the service's /metrics: its Navixy-face answers other than success (code 0),
     by action and code, and the database connections checked out now."""
@@ -1022,18 +1028,15 @@ def service_findings(processes: Processes, names: list[str], urls: dict[str, str
                  or "none"))
         lines = processes.log(name).read_text(errors="replace").splitlines() \
             if processes.log(name).exists() else []
-        problems = [line for line in lines if "ERROR" in line or "WARNING" in line
-                    or line.startswith("Traceback")]
-        if problems:
-            kinds = Counter(re.sub(r"^\S+ \S+ ", "", line)[:160] for line in problems)
-            print(f"{name}: logged {len(problems)} warning/error lines, most common:")
-            for text, count in kinds.most_common(5):
+        logged = Counter(_LOG_LINE.sub(r"\1: ", line)[:200] for line in lines
+                         if _LOG_LINE.match(line))
+        raised = Counter(line[:200] for line in lines if _EXCEPTION.match(line))
+        if logged:
+            print(f"{name}: logged {sum(logged.values())} warnings/errors, most common:")
+            for text, count in logged.most_common(5):
                 print(f"    {count:>6} × {text}")
-            problem_set = set(problems)
-            first = next(n for n, line in enumerate(lines) if line in problem_set)
-            print("    the first one with what follows it:")
-            for line in lines[first:first + 25]:
-                print(f"      | {line[:200]}")
+            for text, count in raised.most_common(5):
+                print(f"    {count:>6} × traceback ending in {text}")
         else:
             print(f"{name}: logged no warnings or errors")
     return total
@@ -1202,12 +1205,23 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
           + "; VmHWM of the services: "
           + ", ".join(f"{name} {value / 2**20:.0f} MB" if value else f"{name} ?"
                       for name, value in hwm.items()))
-    total_bad = sum(r.bad for r in rounds)
-    total_socket = sum(r.socket_errors for r in rounds)
+    service_rounds = [r for r in rounds if r.workload.startswith("W")]
+    baseline_rounds = [r for r in rounds if not r.workload.startswith("W")]
+    total_bad = sum(r.bad for r in service_rounds)
+    total_socket = sum(r.socket_errors for r in service_rounds)
     churn_failed = sum(churn_failures(r.churn) for r in rounds)
+    baseline_errors: Counter[str] = Counter()
+    for r in baseline_rounds:
+        baseline_errors[f"{r.workload} c={r.connections}"] += r.errors
+    if sum(baseline_errors.values()):
+        print("\nWARNING: the baselines failed requests too ("
+              + ", ".join(f"{k}: {v}" for k, v in baseline_errors.items() if v)
+              + "): B1 answers code 14 when it waits over 2 s for a pooled connection, as "
+              "the service should; the host is overloaded at that connection count. "
+              "(Not counted as a failure of the run: the run judges the service.)")
     if total_bad or total_socket:
         per: Counter[str] = Counter()
-        for r in rounds:
+        for r in service_rounds:
             per[f"{r.workload} c={r.connections}"] += r.errors
         failures.append(f"{total_bad} answers not 200 with success and {total_socket} socket "
                         f"errors ({', '.join(f'{k}: {v}' for k, v in per.items() if v)})")
