@@ -424,6 +424,12 @@ _STORED_GATEWAY: dict[str, Any] = {
 }
 
 
+_NOTIFICATION_SETTINGS: dict[str, Any] = {
+    "email_from": f"Dealer fleet <{_SENDER}>", "email_footer": "-- Dealer fleet, +1 555 0100",
+    "email_special": "reports@dealer.example", "sms_originator": "Dealer fleet",
+    "caller_id": "15550100"}
+
+
 @dataclass(frozen=True, slots=True)
 class NavixyExample:
     params: dict[str, Any] | None  # as a JSON body; `encode_example` makes the form body
@@ -458,6 +464,8 @@ NAVIXY_EXAMPLES: dict[str, NavixyExample] = {
          "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.bind",
          "gateway_id": 3, "changes": {"bound_gateway": [1, 3]}},
     ], "count": 12}),
+    "dealer/settings/notification/read": NavixyExample(None, {"value": _NOTIFICATION_SETTINGS}),
+    "dealer/settings/notification/update": NavixyExample(_NOTIFICATION_SETTINGS, {}),
     "dealer/settings/notification/email/read": NavixyExample(
         None, {"email_from": _SENDER, "email_footer": "-- Dealer fleet, +1 555 0100"}),
     "dealer/settings/notification/email/update": NavixyExample(

@@ -59,8 +59,12 @@ class Dealer(Base):
         ForeignKey("email_gateways.id", ondelete="RESTRICT", use_alter=True),
         index=True,
     )
+    # Navixy's notification settings (the sender identity).
     email_from: Mapped[str | None] = mapped_column(Text)
     email_footer: Mapped[str | None] = mapped_column(Text)
+    email_special: Mapped[str | None] = mapped_column(Text)
+    sms_originator: Mapped[str | None] = mapped_column(Text)
+    caller_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
 
 

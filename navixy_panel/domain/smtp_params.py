@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from navixy_panel.domain.addresses import Mailbox
 from navixy_panel.domain.fields import WholeNumber
 
 PASSWORD = "mail.smtp.password"
@@ -58,7 +59,9 @@ def _timeout() -> fields.Integer:
 
 
 _FIELDS: dict[str, fields.Field] = {
-        FROM: fields.Email(allow_none=True, load_default=None),
+        # A bare address: Navixy documents it as one, and its admin panel shows it to
+        # sub-dealers between angle brackets (a display name belongs in email_from).
+        FROM: Mailbox(allow_none=True, load_default=None),
         HOST: fields.String(required=True, validate=_validate_host),
         PORT: _port(load_default=25),
         SSL_PORT: _port(load_default=465),

@@ -85,9 +85,14 @@ def _flatten(messages: Any, prefix: str) -> list[tuple[str, str]]:
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def read_params(request: web.Request, max_body_bytes: int) -> dict[str, Any]:
+async def read_params(request: web.Request, max_body_bytes: int, *,
+                      empty_is_null: bool = False) -> dict[str, Any]:
     """Parameters merged from the query string and a form or JSON object body (the
-    body wins); empty values count as absent, as Navixy's admin panel sends `hash=`."""
+    body wins); empty values count as absent, as Navixy's admin panel sends `hash=`.
+
+    With `empty_is_null`, an empty value (`name=`, JSON null) is kept as None instead,
+    for an action that must tell a field given empty from one not given at all (the
+    panel's Ext JS sends a null field as `name=`)."""
     has_body = request.method not in ("GET", "HEAD") and request.body_exists
     if not has_body and not request.query_string:
         return {}  # the list call with the hash in a header: nothing to read
@@ -98,6 +103,8 @@ async def read_params(request: web.Request, max_body_bytes: int) -> dict[str, An
             raise BodyError(too_large=True)
         params.update(await _read_body(request))
     check_values(params, "")
+    if empty_is_null:
+        return {name: None if value == "" else value for name, value in params.items()}
     return {name: value for name, value in params.items() if value != "" and value is not None}
 
 

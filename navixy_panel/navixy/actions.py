@@ -60,6 +60,8 @@ class Action:
     needs_session: bool
     summary: str
     resolve: Resolver | None = None
+    # A parameter given empty (`name=`, JSON null) is loaded as None, not as absent.
+    empty_is_null: bool = False
 
 
 @dataclass
@@ -69,11 +71,12 @@ class ActionTable:
     def action(self, path: str, *, permission: tuple[str, str] | None = None,
                params: type[Schema] | None = None, response: type[Schema] | None = None,
                needs_session: bool = True,
-               resolve: Resolver | None = None) -> Callable[[Handler], Handler]:
+               resolve: Resolver | None = None,
+               empty_is_null: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
             self.actions[path] = Action(path, handler, permission, params, response,
-                                        needs_session, summary, resolve)
+                                        needs_session, summary, resolve, empty_is_null)
             return handler
 
         return register

@@ -41,7 +41,8 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
     if request.method not in ("GET", "POST"):
         raise NavixyError(112)
     ctx = request.app[keys.CONTEXT]  # the root app: no ChainMap lookup per request
-    params = await read_params(request, ctx.settings.max_body_bytes)
+    params = await read_params(request, ctx.settings.max_body_bytes,
+                               empty_is_null=action.empty_is_null)
     call = Call(request, ctx, params)
     if action.needs_session:
         secret = session_hash(request, params)

@@ -41,25 +41,36 @@ async def all_dealers(session: AsyncSession) -> list[Dealer]:
 
 @dataclass(frozen=True, slots=True)
 class SenderIdentity:
-    """What the dealer's mail is sent as (Navixy's notification settings)."""
+    """What the dealer's notifications are sent as: Navixy's notification settings.
+    `email_from` may carry a display name; every field is None when unset."""
 
     email_from: str | None
     email_footer: str | None
+    email_special: str | None
+    sms_originator: str | None
+    caller_id: str | None
+
+    def fields(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in _SENDER_COLUMNS}
+
+
+_SENDER_COLUMNS = ("email_from", "email_footer", "email_special", "sms_originator",
+                   "caller_id")
 
 
 async def sender_identity(session: AsyncSession, dealer_id: int, *,
                           lock: bool = False) -> SenderIdentity:
-    query = select(Dealer.email_from, Dealer.email_footer).where(Dealer.id == dealer_id)
+    query = select(*(getattr(Dealer, name) for name in _SENDER_COLUMNS)).where(
+        Dealer.id == dealer_id)
     if lock:
         query = query.with_for_update()
-    email_from, email_footer = (await session.execute(query)).one()
-    return SenderIdentity(email_from, email_footer)
+    return SenderIdentity(*(await session.execute(query)).one())
 
 
 async def set_sender_identity(session: AsyncSession, dealer_id: int,
                               identity: SenderIdentity) -> None:
     await session.execute(update(Dealer).where(Dealer.id == dealer_id).values(
-        email_from=identity.email_from, email_footer=identity.email_footer))
+        **identity.fields()))
 
 
 async def create(session: AsyncSession, *, login: str, password_hash: str, title: str = "",

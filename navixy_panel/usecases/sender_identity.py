@@ -1,29 +1,46 @@
-"""The dealer's sender identity (Navixy's notification settings): read and replace."""
+"""The dealer's sender identity (Navixy's notification settings): read and replace.
+
+Two ways in, one stored identity: the documented `dealer/settings/notification/update`
+replaces all of it, and `…/notification/email/update` (which Navixy's admin panel calls
+after saving SMTP settings) replaces the email sender and footer only.
+"""
 
 from __future__ import annotations
 
-from navixy_panel.domain.caller import Actor, Caller
+import dataclasses
+
+from navixy_panel.domain.caller import Actor
 from navixy_panel.services import audit, dealers
 from navixy_panel.services.dealers import SenderIdentity
-from navixy_panel.usecases.context import Context
+from navixy_panel.usecases.context import Context, UnitOfWork
 
-__all__ = ["SenderIdentity", "read", "replace"]
+__all__ = ["SenderIdentity", "read", "replace", "replace_email"]
 
 
-async def read(ctx: Context, caller: Caller) -> SenderIdentity:
+async def read(ctx: Context, dealer_id: int) -> SenderIdentity:
     async with ctx.unit_of_work() as uow:
-        return await dealers.sender_identity(uow.session, caller.dealer_id)
+        return await dealers.sender_identity(uow.session, dealer_id)
 
 
-async def replace(ctx: Context, caller: Caller, identity: SenderIdentity, actor: Actor) -> None:
+async def replace(ctx: Context, dealer_id: int, identity: SenderIdentity,
+                  actor: Actor) -> None:
     """A full replacement: what is not given is cleared. Nothing cached shows it."""
     async with ctx.unit_of_work() as uow:
-        before = await dealers.sender_identity(uow.session, caller.dealer_id, lock=True)
-        await dealers.set_sender_identity(uow.session, caller.dealer_id, identity)
-        await audit.record(uow.session, actor, dealer_id=caller.dealer_id,
-                           action="sender.update",
-                           changes=audit.diff(_fields(before), _fields(identity)))
+        before = await dealers.sender_identity(uow.session, dealer_id, lock=True)
+        await _store(uow, dealer_id, before, identity, actor)
 
 
-def _fields(identity: SenderIdentity) -> dict[str, str | None]:
-    return {"email_from": identity.email_from, "email_footer": identity.email_footer}
+async def replace_email(ctx: Context, dealer_id: int, *, email_from: str,
+                        email_footer: str | None, actor: Actor) -> None:
+    """Both email fields (an absent footer is cleared); the other settings are kept."""
+    async with ctx.unit_of_work() as uow:
+        before = await dealers.sender_identity(uow.session, dealer_id, lock=True)
+        after = dataclasses.replace(before, email_from=email_from, email_footer=email_footer)
+        await _store(uow, dealer_id, before, after, actor)
+
+
+async def _store(uow: UnitOfWork, dealer_id: int, before: SenderIdentity,
+                 after: SenderIdentity, actor: Actor) -> None:
+    await dealers.set_sender_identity(uow.session, dealer_id, after)
+    await audit.record(uow.session, actor, dealer_id=dealer_id, action="sender.update",
+                       changes=audit.diff(before.fields(), after.fields()))
