@@ -330,8 +330,8 @@ PARAM_INPUTS: tuple[dict[str, Any], ...] = (
 
 
 def stored_templates() -> list[dict[str, Any]]:
-    from navixy_panel.smtp_params import AUTH, USER, SmtpParamsSchema
-    from navixy_panel.smtp_params import PASSWORD as PASSWORD_KEY
+    from navixy_panel.domain.smtp_params import AUTH, USER, SmtpParamsSchema
+    from navixy_panel.domain.smtp_params import PASSWORD as PASSWORD_KEY
 
     templates = []
     for given in PARAM_INPUTS:
@@ -362,7 +362,7 @@ class Platform:
 
 
 async def seed(dsn: str, *, big: bool, rng_seed: int) -> Platform:
-    from navixy_panel import permissions
+    from navixy_panel.domain import permissions
     from navixy_panel.security.passwords import hash_password
 
     rng = random.Random(rng_seed)

@@ -16,11 +16,12 @@ from aiohttp import web
 from navixy_panel.cli import sink
 from navixy_panel.cli.common import with_context
 from navixy_panel.domain import permissions
+from navixy_panel.domain.caller import OPERATOR
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.http import keys
 from navixy_panel.settings import Settings
-from navixy_panel.usecases import operator
+from navixy_panel.usecases import operator, sender_identity
 from navixy_panel.usecases.context import Context
 
 OWNER = ("owner", "owner-demo-password")
@@ -41,9 +42,15 @@ async def seed(ctx: Context) -> bool:
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
                                         "mail.smtp.port": RELAY_SMTP_PORT,
                                         "default_from_address": "no-reply@owner.example"})))
-    await operator.create_dealer(ctx, login=DEALER[0], password=DEALER[1], title="Demo dealer",
-                                 domain="dealer.example", parent_login=OWNER[0],
-                                 permissions=permissions.everything())
+    dealer = await operator.create_dealer(ctx, login=DEALER[0], password=DEALER[1],
+                                          title="Demo dealer", domain="dealer.example",
+                                          parent_login=OWNER[0],
+                                          permissions=permissions.everything())
+    # A sender identity, as a dealer has once it has used the panel: the panel's
+    # Settings page requires email_from before it saves anything.
+    await sender_identity.replace(ctx, dealer.id, sender_identity.SenderIdentity(
+        email_from="Demo dealer <alerts@dealer.example>", email_footer="-- Demo dealer",
+        email_special=None, sms_originator="Demo dealer", caller_id=None), OPERATOR)
     own_id = await operator.create_relay(ctx, owner_login=DEALER[0], gateway=GatewayInput(
         label="Own SMTP", provider="smtp", leasable=False,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
