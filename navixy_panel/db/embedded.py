@@ -40,6 +40,10 @@ running without a password is stopped (fast) first and restarted by the
 library. Deleting `postgres.password` rotates the password at the next start
 (a running server is restarted for it). pg_hba.conf is managed: it is
 rewritten whenever it differs from what this module writes.
+
+Why one module of ~360 lines: taking over a crashed server, pruning dead pids and
+keeping the database private all act on the same library object at the same
+moments (after initdb, after each start); split, their order would be implicit.
 """
 
 from __future__ import annotations

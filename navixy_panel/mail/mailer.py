@@ -19,6 +19,10 @@ credential; a reply to AUTH by its code only (servers echo the AUTH line, with
 base64 of user and password, in it); a peer that does not speak SMTP as just
 that, never its banner; connection problems in our own words, not the
 library's.
+
+Why one module of ~280 lines: the SMTP dialogue, its time budget and the
+translation of every library failure into a `SendFailed` are one sequence; the
+destination policy itself is in `destinations.py`.
 """
 
 from __future__ import annotations
