@@ -8,7 +8,9 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-_DIGITS = re.compile(r"\s*[-+]?\d+\s*")
+# ASCII only: `\d` (and int()) also take other scripts' digits, so "٢٥" read as 25,
+# and `\s` (and int()) strip Unicode spaces such as U+00A0.
+_DIGITS = re.compile(r"[ \t\r\n]*[-+]?[0-9]+[ \t\r\n]*")
 
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
@@ -19,7 +21,8 @@ class WholeNumber(fields.Integer):
 
     marshmallow's non-strict Integer casts with int(), so 1.5 silently became 1
     (and `gateway_id: 1.5` acted on gateway 1); its strict mode refuses the
-    digit strings every form sends. This accepts exactly whole numbers.
+    digit strings every form sends. This accepts exactly whole numbers, written
+    with the ASCII digits 0-9 when given as a string.
     """
 
     def _validated(self, value: Any) -> int:

@@ -1,6 +1,13 @@
 """The audit trail: who changed which gateway, binding or sender identity, when,
 from where, and what changed. Secrets never enter it: a password change is
-recorded as `"mail.smtp.password": "changed"`."""
+recorded as `"mail.smtp.password": "changed"`.
+
+A dealer's trail also holds changes made for it by a dealer above it (through
+Webitel's `?domain=` of a sub-dealer) and by the platform operator (command
+line). The dealer reading its trail sees who and from where only for its own
+changes; the others read as made by `"parent"` (any dealer above it) or
+`"operator"`, with no client address: a sub-dealer never learns its parent's
+login or network address from it."""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import AuditEvent
-from navixy_panel.domain.caller import Actor
+from navixy_panel.domain.caller import OPERATOR, Actor
 from navixy_panel.domain.smtp_params import PASSWORD
 
 
@@ -33,14 +40,31 @@ async def record(session: AsyncSession, actor: Actor, *, dealer_id: int, action:
         changes=changes or {}))
 
 
+PARENT = "parent"  # how a dealer's trail names a change made by any dealer above it
+
+
+def _who(event: AuditEvent, viewer_id: int) -> tuple[str, str | None]:
+    """(actor, client_address) as the dealer `viewer_id` may see them."""
+    if event.actor_id == viewer_id:
+        return event.actor, event.client_address
+    # The operator acts from the command line with no dealer behind it; a dealer's
+    # change (a deleted dealer's included: its actor_id is then null) came
+    # through a face, and only a dealer above the viewer can act on its records.
+    return (OPERATOR.login if event.face == OPERATOR.face else PARENT), None
+
+
 async def page(session: AsyncSession, *, dealer_id: int, limit: int,
                offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of `dealer_id`'s trail, newest first, as that dealer may see it."""
     total = await session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.dealer_id == dealer_id))
     rows = await session.scalars(
         select(AuditEvent).where(AuditEvent.dealer_id == dealer_id)
         .order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
-    entries = [{"id": e.id, "time": e.at.isoformat(), "actor": e.actor, "face": e.face,
-                "client_address": e.client_address, "action": e.action,
-                "gateway_id": e.gateway_id, "changes": e.changes} for e in rows]
+    entries = []
+    for e in rows:
+        actor, client_address = _who(e, dealer_id)
+        entries.append({"id": e.id, "time": e.at.isoformat(), "actor": actor, "face": e.face,
+                        "client_address": client_address, "action": e.action,
+                        "gateway_id": e.gateway_id, "changes": e.changes})
     return entries, int(total or 0)

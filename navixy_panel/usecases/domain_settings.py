@@ -13,9 +13,9 @@ callback that runs inside the unit of work, after the current gateway is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.domain.errors import DomainRequired, NotFound, NotPermitted
@@ -28,6 +28,8 @@ from navixy_panel.usecases import test_sends
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 Build = Callable[[GatewayRecord | None], GatewayInput]
+T = TypeVar("T")
+ATTEMPTS = 3  # each retry follows a concurrent delete; more than one in a row is rare
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,21 @@ def _settings(record: GatewayRecord, target: DomainDealer) -> DomainSettings:
                           target.domain)
 
 
+async def _again_if_deleted(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Runs an upsert or a delete again, in a new unit of work, when the gateway it read
+    as the domain's settings was gone when it went to lock it: deleted through the
+    Navixy face (`gateways/email/delete` does not take the domain lock) in between.
+    The new attempt reads the domain's settings afresh, as if it had come second, so
+    the race answers 200 (a new gateway, or "Removed 0 record."), never 404. These
+    use cases raise `NotFound` for nothing else."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return await attempt()
+        except NotFound:
+            continue
+    return await attempt()
+
+
 async def get(ctx: Context, caller: Caller, domain: str | None) -> DomainSettings:
     async with ctx.unit_of_work() as uow:
         target = await _scope(uow, caller, domain, "read")
@@ -68,6 +85,11 @@ async def upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
                  actor: Actor) -> DomainSettings:
     """Creates and binds a new own gateway, or replaces the bound one (which then also
     needs the `update` permission)."""
+    return await _again_if_deleted(lambda: _upsert(ctx, caller, domain, build, actor))
+
+
+async def _upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
+                  actor: Actor) -> DomainSettings:
     async with ctx.unit_of_work() as uow:
         target = await _scope(uow, caller, domain, "create")
         await dealers.lock_domain(uow.session, target.dealer_id)
@@ -119,6 +141,10 @@ async def _replace(ctx: Context, uow: UnitOfWork, target: DomainDealer,
 
 async def remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor) -> int:
     """How many settings were removed: 0 or 1."""
+    return await _again_if_deleted(lambda: _remove(ctx, caller, domain, actor))
+
+
+async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor) -> int:
     async with ctx.unit_of_work() as uow:
         target = await _scope(uow, caller, domain, "delete")
         await dealers.lock_domain(uow.session, target.dealer_id)
