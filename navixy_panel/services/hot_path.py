@@ -21,10 +21,12 @@ from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
 from navixy_panel.services.gateways import GatewayList, entries
 
-_GATEWAYS = "SELECT id, owner_id, label, provider, leasable, params::text FROM email_gateways"
 _VISIBLE = "g.owner_id = {dealer} OR (g.owner_id = {parent} AND g.leasable)"
 
-CALLER_AND_LIST = f"""
+# The visible gateways as two index lookups (own, then the parent's leasable ones): a
+# join on `owner_id = c.id OR (owner_id = c.parent_id AND leasable)` is planned as a
+# scan of the whole table.
+CALLER_AND_LIST = """
 WITH caller AS (
     SELECT d.id, d.login, d.parent_id, d.domain, d.permissions::text AS permissions,
            d.bound_gateway_id, s.expires_at
@@ -33,9 +35,15 @@ WITH caller AS (
       AND d.block_status <> ALL ($3::text[])
 )
 SELECT c.id, c.login, c.parent_id, c.domain, c.permissions, c.bound_gateway_id, c.expires_at,
-       g.id, g.owner_id, g.label, g.provider, g.leasable, g.params::text
+       g.id, g.owner_id, g.label, g.provider, g.leasable, g.params
 FROM caller c
-LEFT JOIN email_gateways g ON {_VISIBLE.format(dealer="c.id", parent="c.parent_id")}
+LEFT JOIN LATERAL (
+    SELECT id, owner_id, label, provider, leasable, params::text AS params
+    FROM email_gateways WHERE owner_id = c.id
+    UNION ALL
+    SELECT id, owner_id, label, provider, leasable, params::text
+    FROM email_gateways WHERE owner_id = c.parent_id AND leasable
+) g ON true
 ORDER BY g.id
 """
 
