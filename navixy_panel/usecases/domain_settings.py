@@ -52,6 +52,15 @@ async def _scope(uow: UnitOfWork, caller: Caller, domain: str | None,
     return target
 
 
+async def _settings_of(uow: UnitOfWork, caller: Caller, domain: str | None, operation: str,
+                       *, lock: bool = False) -> tuple[DomainDealer, GatewayRecord | None]:
+    """The domain's dealer and its settings; `lock` serialises writes to the domain."""
+    target = await _scope(uow, caller, domain, operation)
+    if lock:
+        await dealers.lock_domain(uow.session, target.dealer_id)
+    return target, await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+
+
 def _settings(record: GatewayRecord, target: DomainDealer) -> DomainSettings:
     return DomainSettings(record.id, record.label, record.provider, record.params,
                           target.domain)
@@ -74,8 +83,7 @@ async def _again_if_deleted(attempt: Callable[[], Awaitable[T]]) -> T:
 
 async def get(ctx: Context, caller: Caller, domain: str | None) -> DomainSettings:
     async with ctx.unit_of_work() as uow:
-        target = await _scope(uow, caller, domain, "read")
-        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        target, current = await _settings_of(uow, caller, domain, "read")
         if current is None:
             raise NotFound()
         return _settings(current, target)
@@ -91,9 +99,7 @@ async def upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
 async def _upsert(ctx: Context, caller: Caller, domain: str | None, build: Build,
                   actor: Actor) -> DomainSettings:
     async with ctx.unit_of_work() as uow:
-        target = await _scope(uow, caller, domain, "create")
-        await dealers.lock_domain(uow.session, target.dealer_id)
-        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        target, current = await _settings_of(uow, caller, domain, "create", lock=True)
         if current is None:
             gateway = build(None)
             await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
@@ -116,9 +122,7 @@ async def _upsert(ctx: Context, caller: Caller, domain: str | None, build: Build
 async def replace(ctx: Context, caller: Caller, domain: str | None, build: Build,
                   actor: Actor) -> DomainSettings:
     async with ctx.unit_of_work() as uow:
-        target = await _scope(uow, caller, domain, "update")
-        await dealers.lock_domain(uow.session, target.dealer_id)
-        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        target, current = await _settings_of(uow, caller, domain, "update", lock=True)
         if current is None:
             raise NotFound()
         await _replace(ctx, uow, target, current, build, actor)
@@ -146,9 +150,7 @@ async def remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor)
 
 async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor) -> int:
     async with ctx.unit_of_work() as uow:
-        target = await _scope(uow, caller, domain, "delete")
-        await dealers.lock_domain(uow.session, target.dealer_id)
-        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        target, current = await _settings_of(uow, caller, domain, "delete", lock=True)
         if current is None:
             return 0
         was_leasable = await gateways.delete_gateway(uow.session, owner_id=target.dealer_id,
@@ -161,8 +163,7 @@ async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor
 
 async def send_test(ctx: Context, caller: Caller, domain: str | None, *, to: str) -> Sent:
     async with ctx.unit_of_work() as uow:
-        target = await _scope(uow, caller, domain, "send_email")
-        current = await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+        target, current = await _settings_of(uow, caller, domain, "send_email")
         if current is None:
             raise NotFound(f"no email settings for domain {target.domain}",
                            subject=target.domain)
