@@ -100,21 +100,13 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
-    """asyncpg resets a connection on every release with one more round trip (`RESET
-    ALL`, `UNLISTEN *`, advisory unlocks): 16% of the uncached list in a profile. The
-    read pool's connections only run single statements outside any transaction and never
-    change session state, so there is nothing to reset (a cancelled query is still
-    waited for by the pool before release)."""
-
-
 async def read_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     """Plain asyncpg connections for the hot list path (see services/hot_path.py):
     statements prepared once per connection, no pre-ping, no ORM."""
     pool = await asyncpg.create_pool(
         cache.asyncpg_dsn(app[keys.DATABASE_URL]), min_size=2, max_size=READ_POOL_SIZE,
         timeout=1.0, command_timeout=60, max_inactive_connection_lifetime=300,
-        reset=_nothing_to_reset, server_settings={"application_name": "navixy-panel-reads"})
+        server_settings={"application_name": "navixy-panel-reads"})
     app[keys.READ_POOL] = pool
     try:
         yield
