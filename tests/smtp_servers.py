@@ -1,5 +1,6 @@
 """Real SMTP peers for sending tests: aiosmtpd servers (plain, STARTTLS,
-implicit TLS with a trustme certificate, AUTH) and one that never answers."""
+implicit TLS with a trustme certificate, AUTH), and raw TCP peers that send a fixed
+greeting (or none) and never answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -49,9 +50,9 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
     return AuthResult(success=ok, handled=False)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -74,18 +75,20 @@ def certificate_context() -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def smtp_server(*, starttls: bool = False, implicit_tls: bool = False,
-                auth: bool = False) -> Iterator[Server]:
-    recorder = Recorder()
-    port = free_port()
+def aiosmtpd_server(*, host: str = "127.0.0.1", starttls: ssl.SSLContext | None = None,
+                    implicit_tls: ssl.SSLContext | None = None,
+                    authenticator: Callable[..., AuthResult] | None = None,
+                    handler: Any = None, port: int | None = None) -> Iterator[Server]:
+    recorder = handler or Recorder()
     kwargs: dict[str, Any] = {}
-    if starttls:
-        kwargs["tls_context"] = certificate_context()
-    if implicit_tls:
-        kwargs["ssl_context"] = certificate_context()
-    if auth:
-        kwargs.update(authenticator=_authenticate, auth_require_tls=False, auth_required=True)
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
+    if starttls is not None:
+        kwargs["tls_context"] = starttls
+    if implicit_tls is not None:
+        kwargs["ssl_context"] = implicit_tls
+    if authenticator is not None:
+        kwargs.update(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+    port = port or free_port(host)
+    controller = Controller(recorder, hostname=host, port=port, **kwargs)
     controller.start()
     try:
         yield Server(port, recorder)
@@ -94,21 +97,32 @@ def smtp_server(*, starttls: bool = False, implicit_tls: bool = False,
 
 
 @contextlib.contextmanager
-def silent_server() -> Iterator[int]:
-    """Accepts TCP connections and never says a word (no SMTP greeting)."""
+def smtp_server(*, starttls: bool = False, implicit_tls: bool = False,
+                auth: bool = False) -> Iterator[Server]:
+    with aiosmtpd_server(starttls=certificate_context() if starttls else None,
+                         implicit_tls=certificate_context() if implicit_tls else None,
+                         authenticator=_authenticate if auth else None) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def scripted_peer(greeting: bytes) -> Iterator[int]:
+    """Accepts TCP connections, sends `greeting`, then reads and never answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
+    listener.settimeout(0.1)
     held: list[socket.socket] = []
     stop = threading.Event()
 
-    def accept() -> None:
-        listener.settimeout(0.1)
+    def serve() -> None:
         while not stop.is_set():
             with contextlib.suppress(OSError):
-                held.append(listener.accept()[0])
+                connection = listener.accept()[0]
+                held.append(connection)
+                connection.sendall(greeting)
 
-    thread = threading.Thread(target=accept, daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield int(listener.getsockname()[1])
@@ -118,3 +132,8 @@ def silent_server() -> Iterator[int]:
         for connection in held:
             connection.close()
         listener.close()
+
+
+def silent_server() -> contextlib.AbstractContextManager[int]:
+    """Accepts TCP connections and never says a word (no SMTP greeting)."""
+    return scripted_peer(b"")

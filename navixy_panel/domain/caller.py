@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from navixy_panel.domain import permissions
@@ -21,6 +22,10 @@ class Caller:
 
     def may(self, category: str, operation: str) -> bool:
         return permissions.allows(self.permissions, category, operation)
+
+    def is_live(self) -> bool:
+        """Whether the session has not expired (a cached Caller outlives nothing)."""
+        return self.expires_at.timestamp() > time.time()
 
 
 @dataclass(frozen=True, slots=True)

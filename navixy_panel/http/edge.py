@@ -38,7 +38,8 @@ from navixy_panel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_EXPECTED = (DomainError, WireError, BodyError, ValidationError, web.HTTPException)
+# Refusals the faces render as they are (HTTP errors are handled just before).
+_EXPECTED = (DomainError, WireError, BodyError, ValidationError)
 
 
 def edge_middleware(settings: Settings, metrics: Metrics, deadlines: Deadlines) -> Middleware:

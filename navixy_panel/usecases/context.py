@@ -9,21 +9,16 @@ can re-cache what the transaction had not yet made visible.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from navixy_panel.cache import Caches, Changes
-from navixy_panel.domain.errors import Unavailable
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services.hot_path import ReadPool
 from navixy_panel.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def _ignore(result: str) -> None:
@@ -73,18 +68,16 @@ class UnitOfWork:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        # A pool that frees no connection in time (overload) raises here or inside the
+        # block; the edge recognises it as "retry later" with every other outage
+        # (db/faults.py), so it is not translated twice.
         session = self.session
         try:
             if exc_type is None:
                 await session.commit()
             else:
                 await session.rollback()
-        except PoolTimeout:
-            raise Unavailable() from None
         finally:
             await session.close()
         if exc_type is None:
             self._ctx.caches.invalidate(self.changes)
-        elif exc_type is PoolTimeout:
-            # No connection freed up in time: overload, answered as "retry later".
-            raise Unavailable() from exc

@@ -7,7 +7,6 @@ lists of the owner's direct children (what they may lease changed).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -47,7 +46,7 @@ async def caller_with_list(ctx: Context, secret: str) -> tuple[Caller, bytes | N
     key = session_key("navixy", secret)
     caches = ctx.caches
     caller = caches.sessions.peek(key)
-    if caller is not None and caller.expires_at.timestamp() > time.time():
+    if caller is not None and caller.is_live():
         return caller, caches.lists.peek(caller.dealer_id)
     assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
     epoch = caches.epoch

@@ -12,7 +12,6 @@ of simultaneous attempts, at most the limits' remainder are checked.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,7 +89,7 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
             return await sessions.resolve(uow.session, secret, kind)
 
     caller = await ctx.caches.sessions.get_or_load(session_key(kind, secret), load, session_tags)
-    if caller is None or caller.expires_at.timestamp() <= time.time():
+    if caller is None or not caller.is_live():
         raise SessionEnded()
     return caller
 
