@@ -16,41 +16,25 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from aiohttp.web_runner import BaseRunner
-from cryptography.fernet import Fernet
-from sqlalchemy.engine import make_url
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from navixy_panel import logs
 from navixy_panel.app import create_app
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres, stop_orphans
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
-from tests.helpers import Api
-
-TEST_DIR_PREFIX = "navixy-panel-test-"
-TEST_KEY = Fernet.generate_key().decode()
-TABLES = "audit_events, rate_counters, sessions, dealers, email_gateways"
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _create_database(server_url: str, name: str) -> str:
-    connection = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+from tests.support.api import Api
+from tests.support.database import (
+    TEST_DIR_PREFIX,
+    TEST_KEY,
+    LoggedTestServer,
+    empty_tables,
+)
+from tests.support.database import (
+    create_database as create_named_database,
+)
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +60,7 @@ def create_database(server_url: str):  # type: ignore[no-untyped-def]
 
     def create(prefix: str) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        return asyncio.run(_create_database(server_url, name))
+        return asyncio.run(create_named_database(server_url, name))
 
     return create
 
@@ -91,7 +75,7 @@ def database_url(create_database) -> str:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # The suite's SMTP servers listen on loopback, which the destination policy refuses
-    # by default (tests/test_smtp_destinations.py builds apps that do not open it).
+    # by default (tests/mail/test_smtp_destinations.py builds apps that do not open it).
     return Settings(database_url=database_url, migrate_on_start=False, secret_keys=(TEST_KEY,),
                     login_failures_per_login=1000, login_failures_per_address=1000,
                     smtp_allowed_networks=LOOPBACK_NETWORKS)
@@ -100,21 +84,10 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Direct database access for arranging data and checking what a request changed."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-    finally:
-        await connection.close()
+    await empty_tables(database_url)
     engine = create_async_engine(database_url)
     yield async_sessionmaker(engine, expire_on_commit=False)
     await engine.dispose()
-
-
-class LoggedTestServer(TestServer):
-    """TestServer drops runner options, so the production access logger is put in here."""
-
-    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return web.AppRunner(self.app, **logs.RUNNER_KWARGS, **kwargs)
 
 
 @pytest.fixture

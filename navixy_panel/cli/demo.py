@@ -10,6 +10,7 @@ labels, ports) is what the README and the admin-panel harness rely on.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from aiohttp import web
 
@@ -28,11 +29,14 @@ OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
 RELAY_SMTP_PORT = 2525  # the owner's leasable "Platform relay" (gateway 1)
 OWN_SMTP_PORT = 1025  # the sub-dealer's bound "Own SMTP" (gateway 2)
+# `serve --demo-smtp-ports` may choose others, e.g. beside a demo already running.
 SINK_PORTS = (OWN_SMTP_PORT, RELAY_SMTP_PORT)
 
 
-async def seed(ctx: Context) -> bool:
-    """Seeds only an empty database; returns whether it did."""
+async def seed(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
+    """Seeds only an empty database, the gateways pointing at `ports` (own, relay);
+    returns whether it did."""
+    own_port, relay_port = ports
     if await operator.list_dealers(ctx):
         return False
     await operator.create_dealer(ctx, login=OWNER[0], password=OWNER[1], title="Platform owner",
@@ -40,7 +44,7 @@ async def seed(ctx: Context) -> bool:
     await operator.create_relay(ctx, owner_login=OWNER[0], gateway=GatewayInput(
         label="Platform relay", provider="mandrill_smtp", leasable=True,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
-                                        "mail.smtp.port": RELAY_SMTP_PORT,
+                                        "mail.smtp.port": relay_port,
                                         "default_from_address": "no-reply@owner.example"})))
     dealer = await operator.create_dealer(ctx, login=DEALER[0], password=DEALER[1],
                                           title="Demo dealer", domain="dealer.example",
@@ -54,17 +58,18 @@ async def seed(ctx: Context) -> bool:
     own_id = await operator.create_relay(ctx, owner_login=DEALER[0], gateway=GatewayInput(
         label="Own SMTP", provider="smtp", leasable=False,
         params=SmtpParamsSchema().load({"mail.smtp.host": "localhost",
-                                        "mail.smtp.port": OWN_SMTP_PORT,
+                                        "mail.smtp.port": own_port,
                                         "default_from_address": "alerts@dealer.example"})))
     await operator.bind_as_operator(ctx, login=DEALER[0], gateway_id=own_id)
     return True
 
 
-def demo_ctx(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
+def demo_ctx(port: int, smtp_ports: tuple[int, int] = SINK_PORTS
+             ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        servers = await sink.start(SINK_PORTS)
+        servers = await sink.start(smtp_ports)
         try:
-            _print(await seed(app[keys.CONTEXT]), port, sink.describe(servers))
+            _print(await seed(app[keys.CONTEXT], smtp_ports), port, sink.describe(servers))
             yield
         finally:
             await sink.stop(servers)
@@ -86,7 +91,9 @@ def _print(seeded: bool, port: int, sink_line: str | None) -> None:
           flush=True)
 
 
-def seed_and_print(url: str, settings: Settings, port: int) -> None:
+def seed_and_print(url: str, settings: Settings, port: int,
+                   smtp_ports: tuple[int, int] = SINK_PORTS) -> None:
     """For `serve --workers N`: the parent seeds once and runs the sink, before the
     workers start."""
-    _print(with_context(url, settings, seed), port, sink.start_in_thread(SINK_PORTS))
+    _print(with_context(url, settings, partial(seed, ports=smtp_ports)), port,
+           sink.start_in_thread(smtp_ports))

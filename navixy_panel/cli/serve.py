@@ -43,6 +43,13 @@ def port_number(raw: str) -> int:
     return value
 
 
+def port_pair(raw: str) -> tuple[int, int]:
+    own, comma, relay = raw.partition(",")
+    if not comma:
+        raise argparse.ArgumentTypeError(f"must be two ports, OWN,RELAY, got {raw!r}")
+    return port_number(own.strip()), port_number(relay.strip())
+
+
 def worker_count(raw: str) -> int:
     try:
         value = int(raw)
@@ -71,6 +78,11 @@ def add_commands(commands: Any) -> None:
                        "with gateways and print their logins; also run an SMTP sink on "
                        "127.0.0.1 ports 1025 and 2525 (where the demo gateways point) that "
                        "prints every message it receives. For trying it locally only")
+    serve.add_argument("--demo-smtp-ports", type=port_pair, default=(1025, 2525),
+                       metavar="OWN,RELAY",
+                       help="with --demo: the ports of the sub-dealer's Own SMTP and of the "
+                       "Platform relay, where the sink listens and the demo gateways point "
+                       "when they are created (default: 1025,2525)")
     serve.add_argument("--no-migrate", action="store_true",
                        help="do not upgrade the schema at start (run `navixy-panel migrate` "
                        "yourself)")
@@ -107,7 +119,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     if store is not None:
         app.cleanup_ctx.append(startup_line_ctx(store))
     if args.demo:
-        app.cleanup_ctx.append(demo_ctx(args.port))
+        app.cleanup_ctx.append(demo_ctx(args.port, args.demo_smtp_ports))
     try:
         web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
                     **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,

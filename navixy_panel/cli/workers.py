@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, settings: Settings, store: Store) -> None:
         if args.demo:
             from navixy_panel.cli.demo import seed_and_print
 
-            seed_and_print(url, settings, args.port)
+            seed_and_print(url, settings, args.port, args.demo_smtp_ports)
         environment = {
             **os.environ,
             "DATABASE_URL": url,

@@ -12,10 +12,18 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.helpers import Api
-from tests.smtp_peers import SSH_BANNER, aiosmtpd_server, scripted_peer
-from tests.smtp_servers import PASSWORD, USER, Recorder, silent_server, smtp_server
-from tests.test_webitel import DOMAIN, SETTINGS, webitel_login
+from tests.support.api import Api
+from tests.support.smtp import (
+    PASSWORD,
+    SSH_BANNER,
+    USER,
+    Recorder,
+    aiosmtpd_server,
+    scripted_peer,
+    silent_server,
+    smtp_server,
+)
+from tests.support.webitel import DOMAIN, SETTINGS, webitel_login
 
 # What the echoing server puts in its 535: the AUTH PLAIN line as the client sent it.
 AUTH_PLAIN_LINE = base64.b64encode(f"\0{USER}\0{PASSWORD}-wrong".encode()).decode()

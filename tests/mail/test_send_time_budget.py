@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api
-from tests.smtp_peers import scripted_peer
-from tests.smtp_servers import silent_server
-from tests.test_webitel import DOMAIN, SETTINGS, webitel_login
+from tests.support.api import Api
+from tests.support.smtp import scripted_peer, silent_server
+from tests.support.webitel import DOMAIN, SETTINGS, webitel_login
 
 REQUEST_TIMEOUT = 5
 LONGEST = 600000  # ms: the largest time-outs the params allow

@@ -13,8 +13,8 @@ import json
 from email.header import decode_header, make_header
 from typing import Any
 
-from tests.helpers import PASSWORD, Api
-from tests.smtp_servers import smtp_server
+from tests.support.api import PASSWORD, Api
+from tests.support.smtp import smtp_server
 
 CONTROL = "Must not contain control characters."
 VERTICAL_TAB_ADDRESS = '"\x0b"@relay.example'

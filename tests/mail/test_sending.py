@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api
-from tests.smtp_servers import PASSWORD, USER, silent_server, smtp_server
+from tests.support.api import Api
+from tests.support.smtp import PASSWORD, USER, silent_server, smtp_server
 
 
 async def setup(api: Api, **params: Any) -> tuple[str, int]:

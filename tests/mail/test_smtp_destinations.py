@@ -21,11 +21,11 @@ import pytest
 import trustme
 
 from navixy_panel.settings import Settings, SettingsError
-from tests.helpers import Api
-from tests.smtp_peers import aiosmtpd_server, free_port, server_context
-from tests.smtp_servers import smtp_server
-from tests.test_cli import run
-from tests.test_webitel import DOMAIN, SETTINGS, webitel_login
+from tests.support.api import Api
+from tests.support.net import free_port
+from tests.support.processes import run
+from tests.support.smtp import aiosmtpd_server, server_context, smtp_server
+from tests.support.webitel import DOMAIN, SETTINGS, webitel_login
 
 HOST_PARAMETER = "gateway.params.mail.smtp.host"
 

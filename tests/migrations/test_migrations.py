@@ -10,7 +10,7 @@ import asyncpg
 from alembic.script import ScriptDirectory
 
 from navixy_panel.db import migrate
-from tests.conftest import asyncpg_dsn
+from tests.support.database import asyncpg_dsn
 
 
 def tables(url: str) -> set[str]:

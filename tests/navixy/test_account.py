@@ -7,7 +7,7 @@ import hashlib
 import time
 
 from navixy_panel.domain import permissions
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 WRONG_LOGIN = {"success": False, "status": {"code": 12, "description": "Dealer not found"}}
 

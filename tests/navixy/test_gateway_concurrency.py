@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.helpers import Api
+from tests.support.api import Api
 
 VIOLATIONS = """
     SELECT d.login, g.id FROM dealers d JOIN email_gateways g ON g.id = d.bound_gateway_id

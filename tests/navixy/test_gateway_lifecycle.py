@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.helpers import Api
-from tests.smtp_servers import PASSWORD, USER, smtp_server
+from tests.support.api import Api
+from tests.support.smtp import PASSWORD, USER, smtp_server
 
 
 def panel_gateway(port: int, **params: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from navixy_panel.security.secret_box import SecretBox
-from tests.helpers import Api
+from tests.support.api import Api
 
 Errors = list[tuple[str, str]]
 

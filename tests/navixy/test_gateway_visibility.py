@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import Api
+from tests.support.api import Api, dealer_tree
 
 MISSING_ID = 999999
 NOT_FOUND = {"success": False, "status": {"code": 201, "description": "Not found in database"}}
@@ -25,11 +25,7 @@ EXTERNAL_LINKS = {"success": False, "status": {
 
 async def family(api: Api) -> dict[str, int]:
     """grand → parent → (child, sibling); the child has its own gateway and a sender."""
-    ids = {"grand": await api.dealer("grand")}
-    ids["parent"] = await api.dealer("parent", parent="grand")
-    ids["child"] = await api.dealer("child", parent="parent")
-    ids["sibling"] = await api.dealer("sibling", parent="parent")
-    ids["grand_leasable"] = await api.gateway(ids["grand"], "grand relay", leasable=True)
+    ids = await dealer_tree(api)
     ids["parent_private"] = await api.gateway(ids["parent"], "parent private")
     ids["parent_leasable"] = await api.gateway(ids["parent"], "parent relay", leasable=True)
     ids["sibling_own"] = await api.gateway(ids["sibling"], "sibling own", leasable=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import Api
+from tests.support.api import Api, dealer_tree
 
 ALL_KEYS = [
     "default_from_address", "mail.smtp.user", "mail.smtp.password", "mail.smtp.host",
@@ -13,13 +13,9 @@ ALL_KEYS = [
 ]
 
 
-async def family(api: Api) -> dict[str, int]:
+async def listed_family(api: Api) -> dict[str, int]:
     """grandparent → parent → (child, sibling), each with gateways of both kinds."""
-    ids = {"grand": await api.dealer("grand")}
-    ids["parent"] = await api.dealer("parent", parent="grand")
-    ids["child"] = await api.dealer("child", parent="parent")
-    ids["sibling"] = await api.dealer("sibling", parent="parent")
-    ids["grand_leasable"] = await api.gateway(ids["grand"], "grand relay", leasable=True)
+    ids = await dealer_tree(api)
     ids["parent_private"] = await api.gateway(ids["parent"], "parent private",
                                               **{"mail.smtp.auth": True,
                                                  "mail.smtp.user": "parent-user"})
@@ -33,7 +29,7 @@ async def family(api: Api) -> dict[str, int]:
 
 
 async def test_sub_dealer_sees_exactly_its_parents_leasable_gateways(api: Api) -> None:
-    ids = await family(api)
+    ids = await listed_family(api)
     await api.bind(ids["child"], ids["parent_leasable_2"])
     body = await api.ok("gateways/email/list", hash=await api.login("child"))
     assert body["bound_gateway"] == ids["parent_leasable_2"]
@@ -50,7 +46,7 @@ async def test_sub_dealer_sees_exactly_its_parents_leasable_gateways(api: Api) -
 
 
 async def test_owner_sees_its_own_gateways_with_every_key(api: Api) -> None:
-    ids = await family(api)
+    ids = await listed_family(api)
     body = await api.ok("gateways/email/list", hash=await api.login("parent"))
     assert body["bound_gateway"] is None
     assert [g["id"] for g in body["own"]] == [ids["parent_private"], ids["parent_leasable_1"],
@@ -78,7 +74,7 @@ async def test_owner_sees_its_own_gateways_with_every_key(api: Api) -> None:
 
 
 async def test_top_level_dealer_gets_an_empty_leasable_list(api: Api) -> None:
-    ids = await family(api)
+    ids = await listed_family(api)
     body = await api.ok("gateways/email/list", hash=await api.login("grand"))
     assert body["leasable"] == []
     assert [g["id"] for g in body["own"]] == [ids["grand_leasable"]]

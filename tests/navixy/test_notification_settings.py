@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from tests.helpers import Api
+from tests.support.api import Api
 
 READ, UPDATE = "dealer/settings/notification/read", "dealer/settings/notification/update"
 EMAIL_READ, EMAIL_UPDATE = ("dealer/settings/notification/email/read",
@@ -32,7 +32,7 @@ SETTINGS = {"email_from": "Navixy <no-reply@navixy.com>", "email_footer": "\n\nS
             "caller_id": "491761234543"}
 
 
-async def stored(api: Api) -> list[Any]:
+async def identities(api: Api) -> list[Any]:
     """Every dealer's identity straight from the database."""
     return await api.sql(f"SELECT id, {', '.join(FIELDS)} FROM dealers ORDER BY id")
 
@@ -85,11 +85,11 @@ async def test_an_omitted_email_special_is_cleared(api: Api, h: str) -> None:
 async def test_a_missing_required_field_is_code_7_naming_it(api: Api, h: str,
                                                             missing: str) -> None:
     await api.ok(UPDATE, hash=h, json=SETTINGS)
-    before = await stored(api)
+    before = await identities(api)
     body = await api.error(UPDATE, 7, 400, hash=h,
                            form={k: v for k, v in SETTINGS.items() if k != missing})
     assert body["errors"] == [{"parameter": missing, "error": MISSING}]
-    assert await stored(api) == before
+    assert await identities(api) == before
 
 
 async def test_an_empty_email_from_is_refused(api: Api, h: str) -> None:
@@ -131,10 +131,10 @@ async def test_bad_values_are_refused_and_nothing_changes(api: Api, h: str,
                                                           case: tuple[str, str, str]) -> None:
     field, value, error = case
     await api.ok(UPDATE, hash=h, json=SETTINGS)
-    before = await stored(api)
+    before = await identities(api)
     body = await api.error(UPDATE, 7, 400, hash=h, form={**SETTINGS, field: value})
     assert body["errors"] == [{"parameter": field, "error": error}]
-    assert await stored(api) == before
+    assert await identities(api) == before
 
 
 async def test_the_limits_and_letters_of_any_script_are_accepted(api: Api, h: str) -> None:
@@ -171,7 +171,7 @@ async def test_permissions(api: Api) -> None:
     await api.error(UPDATE, 13, 403, hash=reader, json=SETTINGS)
     await api.ok(UPDATE, hash=writer, json=SETTINGS)
     await api.error(READ, 13, 403, hash=writer)
-    assert [row.email_from for row in await stored(api)] == [None, None, SETTINGS["email_from"]]
+    assert [row.email_from for row in await identities(api)] == [None, None, SETTINGS["email_from"]]
 
 
 async def test_changes_are_audited(api: Api, h: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from navixy_panel.navixy import routes as dispatch
 from navixy_panel.navixy.actions import Action
 from navixy_panel.navixy.errors import NavixyError
-from tests.helpers import Api
+from tests.support.api import Api
 
 EMPTY_LIST = {"success": True, "bound_gateway": None, "own": [], "leasable": []}
 

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
-from typing import Any
 
 import psutil
 
-from tests.helpers import PASSWORD, Api
-
-
-def run(*args: str, database_url: str | None = None, stdin: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **(env or {})}
-    if database_url:
-        environment["DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "navixy_panel", *args], input=stdin,
-                          capture_output=True, text=True, env=environment, timeout=60)
+from tests.support.api import PASSWORD, Api
+from tests.support.net import free_ports, http
+from tests.support.processes import run, scratch_folder, wait_until_healthy
 
 
 async def test_dealer_create_prints_id_and_login(api: Api, database_url: str) -> None:
@@ -92,55 +78,41 @@ def test_bad_environment_is_reported_before_anything_runs() -> None:
     assert "NAVIXY_PANEL_LOG_FORMAT: must be one of text, json" in done.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def test_serve_demo_on_embedded_postgres() -> None:
     """README's first command: cold start, demo data, the curl calls, clean stop on SIGTERM."""
-    data_dir = Path(tempfile.mkdtemp(prefix="navixy-panel-test-serve-"))
-    port = free_port()
-    env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir)}
-    env.pop("DATABASE_URL", None)
-    started = time.monotonic()
-    server = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--demo",
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                assert http(base + "/health") == {"status": "ok"}
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() - started < 60
-                time.sleep(0.1)
-        body = http(base + "/v2/panel/account/auth",
-                    b"login=dealer&password=dealer-demo-password")
-        listed = http(base + "/v2/panel/gateways/email/list",
-                      headers={"Authorization": f"NVX {body['hash']}"})
-        assert [g["label"] for g in listed["own"]] == ["Own SMTP"]
-        assert [g["label"] for g in listed["leasable"]] == ["Platform relay"]
-        assert listed["bound_gateway"] == listed["own"][0]["id"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0]
-    shutil.rmtree(data_dir, ignore_errors=True)
+    port, own_smtp, relay_smtp = free_ports(3)
+    with scratch_folder("serve") as data_dir:
+        env = {**os.environ, "NAVIXY_PANEL_DATA_DIR": str(data_dir)}
+        env.pop("DATABASE_URL", None)
+        server = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--demo",
+                                   "--port", str(port),
+                                   "--demo-smtp-ports", f"{own_smtp},{relay_smtp}"],
+                                  env=env, cwd=data_dir, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until_healthy(server, port, within=60)
+            base = f"http://127.0.0.1:{port}"
+            assert http(base + "/health") == {"status": "ok"}
+            body = http(base + "/v2/panel/account/auth",
+                        b"login=dealer&password=dealer-demo-password")
+            listed = http(base + "/v2/panel/gateways/email/list",
+                          headers={"Authorization": f"NVX {body['hash']}"})
+            assert [g["label"] for g in listed["own"]] == ["Own SMTP"]
+            assert [g["label"] for g in listed["leasable"]] == ["Platform relay"]
+            assert listed["bound_gateway"] == listed["own"][0]["id"]
+            assert listed["own"][0]["params"]["mail.smtp.port"] == own_smtp
+            assert listed["leasable"][0]["params"]["mail.smtp.port"] == relay_smtp
+        finally:
+            server.send_signal(signal.SIGTERM)
+            output = server.communicate(timeout=30)[0]
+        assert not [p for p in psutil.process_iter(["cmdline"])
+                    if str(data_dir) in " ".join(p.info["cmdline"] or [])], "postgres left running"
     assert server.returncode == 0, output
     assert "login 'dealer' password 'dealer-demo-password'" in output
     assert "demo: SMTP destinations on loopback (127.0.0.0/8, ::1/128) are allowed" in output
+    assert (f"demo SMTP sink on 127.0.0.1 port {own_smtp} and {relay_smtp} (the demo "
+            "gateways)") in output
     assert "curl" in output
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if str(data_dir) in " ".join(p.info["cmdline"] or [])], "postgres left running"
 
 
 async def test_dealer_create_grants_what_this_service_serves_by_default(

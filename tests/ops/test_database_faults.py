@@ -19,8 +19,8 @@ from navixy_panel.app import create_app
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.settings import Settings
-from tests.conftest import TEST_DIR_PREFIX, LoggedTestServer
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.database import TEST_DIR_PREFIX, LoggedTestServer
 
 
 @pytest.fixture

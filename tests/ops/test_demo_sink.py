@@ -8,17 +8,7 @@ import socket
 import pytest
 
 from navixy_panel.cli import sink
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for each in sockets:
-            each.bind(("127.0.0.1", 0))
-        return [each.getsockname()[1] for each in sockets]
-    finally:
-        for each in sockets:
-            each.close()
+from tests.support.net import free_ports
 
 
 async def test_sink_prints_each_message_with_headers_and_body(

@@ -29,7 +29,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -51,7 +50,8 @@ from navixy_panel.app import create_app
 from navixy_panel.http import keys
 from navixy_panel.navixy.routes import ACTIONS
 from navixy_panel.settings import Settings
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
+from tests.support.net import free_port
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))
 SEED = os.environ.get("FUZZ_SEED", "20240601")
@@ -167,12 +167,6 @@ class LiveServer:
         assert not self.thread.is_alive(), "the server did not stop"
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def arrange(database_url: str) -> None:
     """An owner with two leasable relays (one without a sender address); `fuzz` (all
     permissions, domain fuzz.example) bound to its own leasable gateway on a closed port;
@@ -187,14 +181,14 @@ async def arrange(database_url: str) -> None:
                       f"{FIRST_GATEWAY_ID}")
         owner = await api.dealer("fuzz-owner")
         await api.gateway(owner, "Platform relay", leasable=True, provider="mandrill_smtp",
-                          **{"mail.smtp.host": "127.0.0.1", "mail.smtp.port": closed_port(),
+                          **{"mail.smtp.host": "127.0.0.1", "mail.smtp.port": free_port(),
                              "default_from_address": "no-reply@owner.example"})
         # Legal too: a relay without a sender of its own (the dealer's email_from is used).
         await api.gateway(owner, "Relay without sender", leasable=True,
-                          **{"mail.smtp.host": "127.0.0.1", "mail.smtp.port": closed_port()})
+                          **{"mail.smtp.host": "127.0.0.1", "mail.smtp.port": free_port()})
         dealer = await api.dealer("fuzz", parent="fuzz-owner", domain=DOMAIN)
         gateway = await api.gateway(dealer, "Closed port", leasable=True, **{
-            "mail.smtp.host": "127.0.0.1", "mail.smtp.port": closed_port(),
+            "mail.smtp.host": "127.0.0.1", "mail.smtp.port": free_port(),
             "mail.smtp.connectiontimeout": 200, "mail.smtp.timeout": 200,
             "default_from_address": "fuzz@fuzz.example"})
         await api.bind(dealer, gateway)

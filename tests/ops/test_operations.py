@@ -8,8 +8,8 @@ import logging
 
 from navixy_panel import logs
 from navixy_panel.settings import Settings
-from tests.helpers import Api
-from tests.smtp_servers import smtp_server
+from tests.support.api import Api
+from tests.support.smtp import smtp_server
 
 
 def sample(text: str, name: str, **labels: str) -> float:

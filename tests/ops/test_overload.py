@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from navixy_panel.http import keys
-from tests.helpers import Api
-from tests.test_webitel import SETTINGS, dealer_session
+from tests.support.api import Api
+from tests.support.webitel import SETTINGS, dealer_session
 
 UNAVAILABLE = {"success": False, "status": {"code": 14, "description": "Database unavailable"}}
 

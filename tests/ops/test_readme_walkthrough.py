@@ -5,37 +5,20 @@ twice, each answer checked against the `# →` comments (tests/walkthrough.py)."
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import walkthrough
-from tests.test_cli import free_port, http
-from tests.test_serving import postmasters
-
-SINK_PORTS = (1025, 2525)  # the demo gateways' ports, where `serve --demo` runs its sink
-SINK_LINE = "demo SMTP sink 127.0.0.1:1025: message from "
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from tests.support import walkthrough
+from tests.support.net import free_ports
+from tests.support.processes import DATABASE_VARIABLES, scratch_folder, wait_until_healthy
 
 
 class Output:
@@ -59,62 +42,48 @@ class Output:
 def folder() -> Iterator[Path]:
     """An empty folder standing for the newcomer's current directory, with a
     `navixy-panel` command on PATH that runs this checkout."""
-    path = Path(tempfile.mkdtemp(prefix="navixy-panel-test-readme-"))
-    bin_dir = path / "bin"
-    bin_dir.mkdir()
-    command = bin_dir / "navixy-panel"
-    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m navixy_panel "$@"\n')
-    command.chmod(command.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    (path / "work").mkdir()
-    yield path
-    for process in postmasters(path):
-        process.send_signal(signal.SIGINT)
-    shutil.rmtree(path, ignore_errors=True)
+    with scratch_folder("readme") as path:
+        bin_dir = path / "bin"
+        bin_dir.mkdir()
+        command = bin_dir / "navixy-panel"
+        command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m navixy_panel "$@"\n')
+        command.chmod(command.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        (path / "work").mkdir()
+        yield path
 
 
 def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     blocks = walkthrough.blocks()
     assert [block.heading for block in blocks] == [
         "Trying the Navixy face", "Managing gateways", "Trying the Webitel face", "Command line"]
-    deadline = time.monotonic() + 30  # another test's service may still be letting go
-    while not all(port_free(port) for port in SINK_PORTS) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    sink_ours = all(port_free(port) for port in SINK_PORTS)
-    if not sink_ours:
-        warnings.warn("ports 1025/2525 are taken on this machine: the demo's SMTP sink "
-                      "cannot start, so what it prints is not checked", stacklevel=1)
-
+    # Ports of its own: a `serve --demo` may be running beside the suite on the
+    # README's 8080, 1025 and 2525; the blocks are rewritten to these.
+    port, own_smtp, relay_smtp = free_ports(3)
+    sink_line = f"demo SMTP sink 127.0.0.1:{own_smtp}: message from "
     env = {**os.environ, "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for name in ("DATABASE_URL", "NAVIXY_PANEL_DATA_DIR", "NAVIXY_PANEL_SECRET_KEY"):
+    for name in DATABASE_VARIABLES:
         env.pop(name, None)
-    port = free_port()
     work = folder / "work"
-    server = subprocess.Popen(["navixy-panel", "serve", "--demo", "--port", str(port)],
+    server = subprocess.Popen(["navixy-panel", "serve", "--demo", "--port", str(port),
+                               "--demo-smtp-ports", f"{own_smtp},{relay_smtp}"],
                               cwd=work, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     output = Output(server)
     try:
-        started = time.monotonic()
-        while True:
-            try:
-                http(f"http://127.0.0.1:{port}/health")
-                break
-            except OSError:
-                assert server.poll() is None, output.text()
-                assert time.monotonic() - started < 90, output.text()
-                time.sleep(0.1)
+        wait_until_healthy(server, port, output=output.text)
         for attempt in (1, 2):
-            received = output.text().count(SINK_LINE)
+            received = output.text().count(sink_line)
             for block in blocks:
-                done, problems = walkthrough.run(block, port, cwd=work, env=env)
+                done, problems = walkthrough.run(block, (port, own_smtp, relay_smtp), cwd=work,
+                                                 env=env)
                 assert not problems and not done.stderr, (
                     f"run {attempt}, block {block.heading!r}:\n  "
                     + "\n  ".join(problems) + f"\nstderr: {done.stderr}")
-            if sink_ours:  # one message from "Managing gateways", one from the Webitel face
-                deadline = time.monotonic() + 5
-                while output.text().count(SINK_LINE) < received + 2:
-                    assert time.monotonic() < deadline, output.text()
-                    time.sleep(0.1)
+            # one message from "Managing gateways", one from the Webitel face
+            deadline = time.monotonic() + 5
+            while output.text().count(sink_line) < received + 2:
+                assert time.monotonic() < deadline, output.text()
+                time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -124,9 +93,8 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     data_dir = (work / ".navixy-panel").resolve()
     assert f"created a new database in {data_dir}" in text
     assert "login 'dealer' password 'dealer-demo-password'" in text
-    if sink_ours:
-        assert "  | Subject: Test message from navixy-panel" in text
-        assert "  | To: ops@example.org" in text
+    assert "  | Subject: Test message from navixy-panel" in text
+    assert "  | To: ops@example.org" in text
     assert "alembic" not in text
     assert "Traceback" not in text
     assert text.count("running as root") <= 1  # serve's warning only, not every command's

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -22,27 +20,15 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.smtp_servers import silent_server
-from tests.test_cli import free_port, http
-
-
-def postmasters(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["name"] == "postgres" and "-D" in cmdline and str(data_dir) in " ".join(
-                cmdline):
-            found.append(process)
-    return found
+from tests.support.net import free_port, free_ports, http
+from tests.support.processes import postmasters, scratch_folder, wait_until_healthy
+from tests.support.smtp import silent_server
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="navixy-panel-test-serving-"))
-    yield folder
-    for process in postmasters(folder):  # never leak a server, whatever happened
-        process.send_signal(signal.SIGINT)
-    shutil.rmtree(folder, ignore_errors=True)
+    with scratch_folder("serving") as folder:
+        yield folder
 
 
 def environment(data_dir: Path) -> dict[str, str]:
@@ -56,20 +42,11 @@ def environment(data_dir: Path) -> dict[str, str]:
 def serving(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--port",
-                                str(port), *extra], env=environment(data_dir),
+                                str(port), *extra], env=environment(data_dir), cwd=data_dir,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
     try:
-        while True:
-            try:
-                http(base + "/health")
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() - started < 60
-                time.sleep(0.1)
-        yield process, base
+        wait_until_healthy(process, port, within=60)
+        yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
             process.kill()
@@ -126,7 +103,9 @@ def test_sigterm_finishes_in_flight_requests_then_stops_the_database(data_dir: P
 
 
 def test_workers_share_one_port(data_dir: Path) -> None:
-    with serving(data_dir, "--workers", "2", "--demo") as (process, base):
+    own_smtp, relay_smtp = free_ports(2)
+    with serving(data_dir, "--workers", "2", "--demo",
+                 "--demo-smtp-ports", f"{own_smtp},{relay_smtp}") as (process, base):
         parent = psutil.Process(process.pid)
         deadline = time.monotonic() + 30
         while True:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -21,33 +19,44 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import TEST_KEY
-from tests.helpers import PASSWORD, Api
-from tests.test_cli import free_port, http
-from tests.test_serving import postmasters
+from tests.support.api import PASSWORD, Api
+from tests.support.database import TEST_KEY
+from tests.support.net import free_port, http
+from tests.support.processes import (
+    DATABASE_VARIABLES,
+    postmasters,
+    scratch_folder,
+    wait_until_healthy,
+)
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="navixy-panel-test-startup-")).resolve()
-    yield folder
-    for process in postmasters(folder):
-        process.send_signal(signal.SIGINT)
-    shutil.rmtree(folder, ignore_errors=True)
+    with scratch_folder("startup") as folder:
+        yield folder
 
 
-def command(*args: str, env: dict[str, str | None] | None = None, cwd: Path | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def environment_with(env: dict[str, str | None] | None) -> dict[str, str]:
+    """The test's environment without any database choice, then `env` (None unsets)."""
     environment = {**os.environ}
-    for name in ("DATABASE_URL", "NAVIXY_PANEL_DATA_DIR", "NAVIXY_PANEL_SECRET_KEY"):
+    for name in DATABASE_VARIABLES:
         environment.pop(name, None)
     for name, value in (env or {}).items():
         if value is None:
             environment.pop(name, None)
         else:
             environment[name] = value
-    return subprocess.run([sys.executable, "-m", "navixy_panel", *args], cwd=cwd,
-                          env=environment, capture_output=True, text=True, timeout=timeout)
+    return environment
+
+
+def command(*args: str, env: dict[str, str | None] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """In a folder of its own: a `serve` that got past its checks would otherwise
+    start a database in the current folder's .navixy-panel."""
+    with scratch_folder("command") as cwd:
+        return subprocess.run([sys.executable, "-m", "navixy_panel", *args], cwd=cwd,
+                              env=environment_with(env), capture_output=True, text=True,
+                              timeout=timeout)
 
 
 def refused(done: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -83,19 +92,23 @@ def test_port_in_use(data_dir: Path) -> None:
 
 def test_host_that_does_not_resolve_or_is_not_ours(data_dir: Path) -> None:
     env = {"NAVIXY_PANEL_DATA_DIR": str(data_dir)}
-    refused(command("serve", "--host", "no-such-host.invalid", env=env),
+    refused(command("serve", "--host", "no-such-host.invalid", "--port", str(free_port()),
+                    env=env),
             "no-such-host.invalid", "does not resolve", "--host")
-    refused(command("serve", "--host", "192.0.2.1", env=env),  # TEST-NET-1: nobody's
+    refused(command("serve", "--host", "192.0.2.1", "--port", str(free_port()),
+                    env=env),  # TEST-NET-1: nobody's
             "192.0.2.1 is not an address of this machine", "--host")
 
 
 def test_data_dir_that_is_a_file(data_dir: Path) -> None:
     file = data_dir / "a-file"
     file.write_text("not a folder")
-    for args in (["serve"], ["migrate"], ["dealer", "create", "--login", "x", "--password", "y"]):
+    for args in (["serve", "--port", str(free_port())], ["migrate"],
+                 ["dealer", "create", "--login", "x", "--password", "y"]):
         refused(command(*args, env={"NAVIXY_PANEL_DATA_DIR": str(file)}),
                 f"the data directory {file} is not a directory", "NAVIXY_PANEL_DATA_DIR")
-    refused(command("serve", env={"NAVIXY_PANEL_DATA_DIR": str(file / "below")}),
+    refused(command("serve", "--port", str(free_port()),
+                    env={"NAVIXY_PANEL_DATA_DIR": str(file / "below")}),
             f"cannot write to the data directory {file / 'below'}", "NAVIXY_PANEL_DATA_DIR")
 
 
@@ -108,14 +121,15 @@ def test_data_dir_that_cannot_be_written(data_dir: Path) -> None:
         locked = data_dir / "locked"
         locked.mkdir(mode=0o500)
         target = locked / "data"
-    refused(command("serve", env={"NAVIXY_PANEL_DATA_DIR": str(target)}),
+    refused(command("serve", "--port", str(free_port()),
+                    env={"NAVIXY_PANEL_DATA_DIR": str(target)}),
             f"cannot write to the data directory {target}", "NAVIXY_PANEL_DATA_DIR")
 
 
 def test_database_that_refuses_connections() -> None:
     port = free_port()  # nothing listens there
     started = time.monotonic()
-    done = command("serve", env={
+    done = command("serve", "--port", str(free_port()), env={
         "DATABASE_URL": f"postgresql://panel:s3cret-pw@127.0.0.1:{port}/panel",
         "NAVIXY_PANEL_SECRET_KEY": Fernet.generate_key().decode()})
     line = refused(done, f"postgresql://panel:***@127.0.0.1:{port}/panel",
@@ -139,10 +153,10 @@ def test_database_that_does_not_answer() -> None:
 
 
 def test_secret_key_missing_or_malformed(database_url: str) -> None:
-    refused(command("serve", env={"DATABASE_URL": database_url}),
+    refused(command("serve", "--port", str(free_port()), env={"DATABASE_URL": database_url}),
             "NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set")
-    refused(command("serve", env={"DATABASE_URL": database_url,
-                                  "NAVIXY_PANEL_SECRET_KEY": "not-a-key"}),
+    refused(command("serve", "--port", str(free_port()),
+                    env={"DATABASE_URL": database_url, "NAVIXY_PANEL_SECRET_KEY": "not-a-key"}),
             "NAVIXY_PANEL_SECRET_KEY entry 1 is not a Fernet key")
 
 
@@ -160,7 +174,7 @@ async def test_secret_key_that_cannot_open_the_stored_passwords(api: Api,
 
 
 def test_bad_environment_variable_is_one_line_per_problem() -> None:
-    done = command("serve", env={"NAVIXY_PANEL_LOG_FORMAT": "xml"})
+    done = command("serve", "--port", str(free_port()), env={"NAVIXY_PANEL_LOG_FORMAT": "xml"})
     refused(done, "NAVIXY_PANEL_LOG_FORMAT: must be one of text, json, got 'xml'")
 
 
@@ -168,30 +182,16 @@ def test_bad_environment_variable_is_one_line_per_problem() -> None:
 
 def serve_once(data_dir: Path, env: dict[str, str | None] | None = None,
                cwd: Path | None = None) -> tuple[str, str]:
-    """Starts `serve`, waits for /health, stops it with SIGTERM: (stdout, stderr)."""
-    environment = {**os.environ}
-    for name in ("DATABASE_URL", "NAVIXY_PANEL_DATA_DIR", "NAVIXY_PANEL_SECRET_KEY"):
-        environment.pop(name, None)
-    environment["NAVIXY_PANEL_DATA_DIR"] = str(data_dir)
-    for name, value in (env or {}).items():
-        if value is None:
-            environment.pop(name, None)
-        else:
-            environment[name] = value
+    """Starts `serve` (in `cwd`, else in `data_dir`), waits for /health, stops it with
+    SIGTERM: (stdout, stderr)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--port",
-                                str(port)], cwd=cwd, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    started = time.monotonic()
+                                str(port)], cwd=cwd or data_dir,
+                               env=environment_with({"NAVIXY_PANEL_DATA_DIR": str(data_dir),
+                                                     **(env or {})}),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        while True:
-            try:
-                http(f"http://127.0.0.1:{port}/health")
-                break
-            except OSError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() - started < 90
-                time.sleep(0.1)
+        wait_until_healthy(process, port)
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
@@ -283,17 +283,10 @@ def test_operator_commands_are_quiet_and_only_the_starter_says_it_stopped(
     env.pop("NAVIXY_PANEL_SECRET_KEY", None)
     first_port = free_port()
     first = subprocess.Popen([sys.executable, "-m", "navixy_panel", "serve", "--port",
-                              str(first_port)], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                              str(first_port)], env=env, cwd=data_dir,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                http(f"http://127.0.0.1:{first_port}/health")
-                break
-            except OSError:
-                assert first.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until_healthy(first, first_port)
         created = command("dealer", "create", "--login", "quiet", "--password", "pw-1234",
                           env={"NAVIXY_PANEL_DATA_DIR": str(data_dir)})
         assert created.returncode == 0 and created.stderr == "", created.stderr

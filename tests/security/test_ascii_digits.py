@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 SETTINGS = "/api/v2/email/settings"
 # 25, 465 and 1 in Arabic-Indic, Extended Arabic-Indic, Devanagari and full-width digits,

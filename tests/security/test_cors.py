@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import Api
+from tests.support.api import Api
 
 PANEL = "https://panel.example"
 

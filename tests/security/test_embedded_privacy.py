@@ -12,48 +12,31 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import psutil
 import pytest
 from sqlalchemy.engine import make_url
 
 from navixy_panel.db.embedded import PASSWORD_FILE, EmbeddedPostgres
-from tests.conftest import TEST_DIR_PREFIX, asyncpg_dsn
+from tests.support.database import asyncpg_dsn
+from tests.support.processes import postmasters, scratch_folder
 
 PATH_LENGTH = 115
 SOCKET = ".s.PGSQL.5432"
 IS_ROOT = os.name == "posix" and os.geteuid() == 0
 
 
-def postmasters(folder: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["name"] == "postgres" and str(folder) in " ".join(cmdline):
-            found.append(process)
-    return found
-
-
 @pytest.fixture
 def long_data_dir() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix=TEST_DIR_PREFIX + "privacy-"))
-    folder = base / ("p" * (PATH_LENGTH - len(str(base)) - 1))
-    assert len(str(folder)) == PATH_LENGTH
-    try:
+    with scratch_folder("privacy") as base:
+        folder = base / ("p" * (PATH_LENGTH - len(str(base)) - 1))
+        assert len(str(folder)) == PATH_LENGTH
         yield folder
-    finally:
-        for process in postmasters(base):  # never leak a server, whatever happened
-            process.send_signal(signal.SIGINT)
-        psutil.wait_procs(postmasters(base), timeout=10)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from navixy_panel.security.secret_box import SecretBox, SecretKeyError, load_or_create_key
-from tests.conftest import TEST_KEY
-from tests.helpers import Api
-from tests.smtp_servers import PASSWORD, USER, smtp_server
-from tests.test_cli import run
+from tests.support.api import Api, stored
+from tests.support.database import TEST_KEY
+from tests.support.processes import run
+from tests.support.smtp import PASSWORD, USER, smtp_server
 
 PASSWORD_REFUSAL = {
     "success": False, "status": {"code": 7, "description": "Invalid parameters"},
@@ -37,10 +37,6 @@ async def with_auth_gateway(api: Api, port: int) -> tuple[str, dict[str, Any]]:
     await api.ok("gateways/email/create", hash=h, json={"gateway": gateway})
     listed = await api.ok("gateways/email/list", hash=h)
     return h, listed["own"][0]
-
-
-async def stored(api: Api) -> list[Any]:
-    return await api.sql("SELECT id, label, params, password_encrypted FROM email_gateways")
 
 
 async def send(api: Api, h: str, gateway_id: int) -> tuple[int, dict[str, Any]]:

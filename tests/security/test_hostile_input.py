@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 DEPTHS = [990, 999, 1000, 1001, 1023, 1024, 1025, 5000]
 SETTINGS = "/api/v2/email/settings"

@@ -21,7 +21,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from navixy_panel.security import passwords
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 LIMITS = {"login_failures_per_login": 10, "login_failures_per_address": 50}
 OK, WRONG, LIMITED = "ok", "wrong password", "too many"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 
 async def test_failures_are_shared_by_faces_and_instances(make_client, db) -> None:  # type: ignore[no-untyped-def]

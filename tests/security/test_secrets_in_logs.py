@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 
 async def test_hash_and_password_never_reach_the_log(api: Api,

@@ -39,7 +39,7 @@ class Api:
     # -- arranging -------------------------------------------------------
     # Writes made straight in the database reach the app's caches by NOTIFY a
     # moment later; clearing them here makes the next request see the write
-    # deterministically (tests/test_cache.py covers the NOTIFY path itself).
+    # deterministically (tests/usecases/test_cache.py covers the NOTIFY path itself).
     def invalidate(self) -> None:
         self.client.app[keys.CONTEXT].caches.invalidate_all()
 
@@ -122,3 +122,20 @@ class Api:
         assert body["success"] is False, body
         assert (status, body["status"]["code"]) == (http_status, code), body
         return body
+
+
+async def stored(api: Api) -> list[Any]:
+    """Every gateway as stored, password ciphertext included, in id order."""
+    return await api.sql("SELECT id, owner_id, label, leasable, params, password_encrypted "
+                         "FROM email_gateways ORDER BY id")
+
+
+async def dealer_tree(api: Api) -> dict[str, int]:
+    """grand → parent → (child, sibling), and the grandparent's leasable "grand relay";
+    each test adds the gateways its question needs."""
+    ids = {"grand": await api.dealer("grand")}
+    ids["parent"] = await api.dealer("parent", parent="grand")
+    ids["child"] = await api.dealer("child", parent="parent")
+    ids["sibling"] = await api.dealer("sibling", parent="parent")
+    ids["grand_leasable"] = await api.gateway(ids["grand"], "grand relay", leasable=True)
+    return ids

@@ -1,6 +1,6 @@
 """Real SMTP peers for sending tests: aiosmtpd servers (plain, STARTTLS,
-implicit TLS with a trustme certificate, AUTH), and raw TCP peers that send a fixed
-greeting (or none) and never answer."""
+implicit TLS with a trustme certificate, AUTH), raw TCP peers that send a fixed
+greeting (or none) and never answer, and server certificates for chosen names."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.net import free_port
+
 USER, PASSWORD = "relay-user", "relay-secret-42"
+# What a peer that is not an SMTP server says first: it must never reach a caller.
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3 internal-db-07.corp.example\r\n"
 
 
 @dataclass
@@ -50,12 +54,6 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
     return AuthResult(success=ok, handled=False)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     port: int
@@ -66,12 +64,16 @@ class Server:
         return self.recorder.messages
 
 
+def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    """A server certificate for `names`, issued by `ca`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
+
+
 def certificate_context() -> ssl.SSLContext:
     """A server certificate for localhost/127.0.0.1 from a throwaway CA nobody trusts."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
+    return server_context(trustme.CA(), "localhost", "127.0.0.1")
 
 
 @contextlib.contextmanager

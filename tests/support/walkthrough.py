@@ -1,14 +1,17 @@
-"""The README's walk-through, read from README.md itself.
+"""The README's walk-through, read from README.md itself (and from docs/*.md).
 
 A block marked `<!-- walkthrough -->` before its ```sh fence is run as one bash
-script (`-e -o pipefail`), with the README's `127.0.0.1:8080` replaced by the
-service under test. Each answer the README promises is a `# → text` comment
-after the commands that print it; a following line starting with `#    `
-continues it. Consecutive `# →` lines are the lines of one output, in order.
-In `text`, `…` stands for anything; the rest must match exactly. Every line the
-commands print must be promised, none may be missing.
+script (`-e -o pipefail`), with the ports `serve --demo` uses by default (8080 for
+HTTP, 1025 and 2525 for the demo gateways and the SMTP sink) replaced by those of
+the service under test, so that the test can run beside a demo already running.
+Each answer the README promises is a `# → text` comment after the commands that
+print it; a following line starting with `#    ` continues it. Consecutive `# →`
+lines are the lines of one output, in order. In `text`, `…` stands for anything;
+the rest must match exactly. Every line the commands print must be promised, none
+may be missing.
 
-`python -m tests.walkthrough PORT` runs the blocks against a service you started.
+`python -m tests.support.walkthrough PORT` runs the blocks against a `serve --demo`
+you started on PORT.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PROJECT = Path(__file__).resolve().parents[2]
+README = PROJECT / "README.md"
+DOCS = PROJECT / "docs"
+# `serve --demo`'s defaults as the README writes them: HTTP, then --demo-smtp-ports.
+DEMO_PORTS = (8080, 1025, 2525)
 MARKER = "<!-- walkthrough -->"
 PROMISE = "# → "
 CONTINUED = "#    "
@@ -41,11 +48,23 @@ class Script:
     promises: list[list[str]]  # per step, the expected output lines
 
 
-def blocks(readme: Path = README) -> list[Block]:
+def documents() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def blocks(files: list[Path] | None = None) -> list[Block]:
+    """The marked blocks of `files` (README.md, then docs/*.md), in order."""
+    found = []
+    for file in documents() if files is None else files:
+        found += _blocks(file)
+    return found
+
+
+def _blocks(document: Path) -> list[Block]:
     found = []
     heading = ""
     fenced = False
-    lines = readme.read_text().split("\n")
+    lines = document.read_text().split("\n")
     for index, line in enumerate(lines):
         if line.startswith("```"):
             fenced = not fenced
@@ -58,8 +77,14 @@ def blocks(readme: Path = README) -> list[Block]:
     return found
 
 
-def script(block: Block, port: int) -> Script:
-    code = block.code.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+def with_ports(code: str, ports: tuple[int, int, int]) -> str:
+    """`code` with each of DEMO_PORTS replaced by the matching one of `ports`."""
+    given = dict(zip(DEMO_PORTS, ports, strict=True))
+    return re.sub(r"\b(8080|1025|2525)\b", lambda found: str(given[int(found[1])]), code)
+
+
+def script(block: Block, ports: tuple[int, int, int]) -> Script:
+    code = with_ports(block.code, ports)
     out: list[str] = [PRELUDE]
     promises: list[list[str]] = []
     current: list[str] | None = None
@@ -102,9 +127,10 @@ def check(result: Script, stdout: str) -> list[str]:
     return problems
 
 
-def run(block: Block, port: int, cwd: Path | None = None,
+def run(block: Block, ports: tuple[int, int, int], cwd: Path | None = None,
         env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    made = script(block, port)
+    """Runs `block` against the service on `ports` (HTTP, own SMTP, relay SMTP)."""
+    made = script(block, ports)
     done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", made.text], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=180)
     problems = check(made, done.stdout)
@@ -114,10 +140,10 @@ def run(block: Block, port: int, cwd: Path | None = None,
 
 
 if __name__ == "__main__":
-    target = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
+    target = (int(sys.argv[1]) if len(sys.argv) > 1 else 8080, *DEMO_PORTS[1:])
     failed = False
     for each in blocks():
-        _, found = run(each, target)
+        _, found = run(each, target)  # type: ignore[arg-type]
         sys.stdout.write(f"{'FAIL' if found else 'ok  '} {each.heading}\n")
         for problem in found:
             sys.stdout.write(f"    {problem}\n")

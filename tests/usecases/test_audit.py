@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import Api
-from tests.smtp_servers import PASSWORD
+from tests.support.api import Api
+from tests.support.smtp import PASSWORD
 
 
 async def test_changes_are_recorded_newest_first_without_secrets(api: Api) -> None:

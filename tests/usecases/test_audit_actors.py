@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 SETTINGS = "/api/v2/email/settings"
 

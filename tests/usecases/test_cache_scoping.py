@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import Api
-from tests.test_cache import StatementCounter, caches_of, eventually, instances, list_of
+from tests.support.api import Api
+from tests.support.cache import StatementCounter, caches_of, eventually, instances, list_of
 
 
 async def _labels(api: Api, h: str, kind: str) -> list[str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import Api
-from tests.smtp_servers import smtp_server
-from tests.test_webitel import DOMAIN, SETTINGS, Webitel, dealer_session, relay_settings, stored
+from tests.support.api import Api, stored
+from tests.support.smtp import smtp_server
+from tests.support.webitel import DOMAIN, SETTINGS, Webitel, dealer_session, relay_settings
 
 REENTER = "Enter the password again: the server, ports, TLS settings or user changed."
 NO_SENDER = ("No sender address: set the gateway's default_from_address or the dealer's "

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import PASSWORD, Api
+from tests.support.api import PASSWORD, Api
 
 SETTINGS = "/api/v2/email/settings"
 REMOVED = re.compile(r"Removed ([01]) record\.")
