@@ -10,6 +10,8 @@ Where a URL is handled:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from navixy_panel import docs_pages, logs, openapi
@@ -17,6 +19,7 @@ from navixy_panel.http import keys, observability, probes
 from navixy_panel.http.deadlines import Deadlines
 from navixy_panel.http.edge import edge_middleware
 from navixy_panel.navixy import routes as navixy_routes
+from navixy_panel.navixy.actions import Action
 from navixy_panel.resources import (
     context_ctx,
     embedded_postgres_ctx,
@@ -29,7 +32,10 @@ from navixy_panel.settings import Settings
 from navixy_panel.webitel import routes as webitel_routes
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings,
+               navixy_actions: Mapping[str, Action] = navixy_routes.ACTIONS) -> web.Application:
+    """`navixy_actions`: the Navixy face's action table; tests give one with an action
+    of their own (a failing or slow handler) instead of changing the service's."""
     logs.mask_library_logs()
     metrics = observability.Metrics()
     deadlines = Deadlines(settings.request_timeout_seconds)
@@ -47,6 +53,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(probes.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(docs_pages.routes)
-    navixy_routes.add_routes(app)
+    navixy_routes.add_routes(app, navixy_actions)
     webitel_routes.add_routes(app)
     return app

@@ -14,16 +14,19 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from navixy_panel.app import create_app
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres, stop_orphans
+from navixy_panel.navixy.actions import Action
+from navixy_panel.navixy.routes import ACTIONS
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
 from tests.support.api import Api
 from tests.support.database import (
@@ -97,11 +100,16 @@ async def client(aiohttp_client, settings: Settings, db) -> TestClient:  # type:
 
 @pytest.fixture
 def make_client(aiohttp_client, settings: Settings, db):  # type: ignore[no-untyped-def]
-    """A client on an app built with changed settings."""
+    """A client on an app built with changed settings; with `navixy_actions` as its
+    Navixy face's action table and `routes` added, when a test needs a handler of its
+    own (one that fails, or takes too long)."""
 
-    async def make(**changes: object) -> TestClient:
-        return await aiohttp_client(
-            LoggedTestServer(create_app(dataclasses.replace(settings, **changes))))
+    async def make(*, navixy_actions: Mapping[str, Action] = ACTIONS,
+                   routes: Iterable[web.AbstractRouteDef] = (),
+                   **changes: object) -> TestClient:
+        app = create_app(dataclasses.replace(settings, **changes), navixy_actions)
+        app.router.add_routes(routes)
+        return await aiohttp_client(LoggedTestServer(app))
 
     return make
 

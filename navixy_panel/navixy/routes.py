@@ -9,6 +9,7 @@ The handler of any URL is the function registered under its action path, in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 import orjson
@@ -32,9 +33,10 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def handle(request: web.Request, action_path: str | None = None) -> web.Response:
+async def handle(request: web.Request, action_path: str | None = None,
+                 actions: Mapping[str, Action] = ACTIONS) -> web.Response:
     path = action_path or request.match_info["action"].strip("/")
-    action = ACTIONS.get(path)
+    action = actions.get(path)
     tag(request, FACE, path if action is not None else "unknown")
     if action is None:
         raise NavixyError(111)
@@ -65,9 +67,11 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
                         content_type="application/json")
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, actions: Mapping[str, Action] = ACTIONS) -> None:
+    """Routes for `actions`: the service's own table, or a test's with an action added."""
     for prefix in PREFIXES:
-        for path in ACTIONS:
+        for path in actions:
             for variant in (prefix + path, prefix + path + "/"):
-                app.router.add_route("*", variant, partial(handle, action_path=path))
-        app.router.add_route("*", prefix + "{action:.*}", handle)
+                app.router.add_route("*", variant,
+                                     partial(handle, action_path=path, actions=actions))
+        app.router.add_route("*", prefix + "{action:.*}", partial(handle, actions=actions))

@@ -9,13 +9,14 @@ can re-cache what the transaction had not yet made visible.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from navixy_panel.cache import Caches, Changes
+from navixy_panel.security.passwords import verify_password
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services.hot_path import ReadPool
 from navixy_panel.settings import Settings
@@ -35,6 +36,9 @@ class Context:
     pool: ReadPool | None = None
     # Told "sent" or "failed" after every SMTP exchange (the service counts them for /metrics).
     observe_send: Callable[[str], None] = _ignore
+    # How a login's password is checked (argon2, in a worker thread); the login-limit
+    # tests wrap it on their app's context to count the checks a burst gets through.
+    verify_password: Callable[[str | None, str], Awaitable[bool]] = verify_password
     # Seconds left of the current request's time-out (the HTTP service gives its
     # deadlines' clock), so work that waits on the network can stop in time to answer.
     # None, outside the service: the configured request time-out.

@@ -20,7 +20,6 @@ from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
 from navixy_panel.domain.errors import BadCredentials, Blocked, RateLimited, SessionEnded
 from navixy_panel.security import tokens
-from navixy_panel.security.passwords import verify_password
 from navixy_panel.services import dealers, rate_limits, sessions
 from navixy_panel.usecases.context import Context
 
@@ -53,7 +52,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             reserved.append((bucket, window_start))
         found = await dealers.credentials(uow.session, login)
     # An unknown login is verified against a dummy hash: same answer, same time.
-    if not await verify_password(found.password_hash if found else None, password):
+    if not await ctx.verify_password(found.password_hash if found else None, password):
         raise BadCredentials()
     assert found is not None
     if domain is not None and found.domain != domain:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from navixy_panel.navixy import routes as dispatch
-from navixy_panel.navixy.actions import Action
+from navixy_panel.navixy.actions import Action, Handler
 from navixy_panel.navixy.errors import NavixyError
+from navixy_panel.navixy.routes import ACTIONS
 from tests.support.api import Api
 
 EMPTY_LIST = {"success": True, "bound_gateway": None, "own": [], "leasable": []}
@@ -117,13 +117,17 @@ async def test_code_5_unknown_body_type(api: Api) -> None:
     assert (response.status, (await response.json())["status"]["code"]) == (400, 5)
 
 
-async def test_code_6_hides_internals(api: Api, monkeypatch: pytest.MonkeyPatch,
+def with_action(path: str, handler: Handler) -> dict[str, Action]:
+    """The service's action table and one more, for an app of the test's own."""
+    return {**ACTIONS, path: Action(path, handler, None, None, None, False, "")}
+
+
+async def test_code_6_hides_internals(make_client, db,  # type: ignore[no-untyped-def]
                                       caplog: pytest.LogCaptureFixture) -> None:
     async def broken(call: object) -> dict[str, object]:
         raise RuntimeError("SELECT secret FROM internals")
 
-    monkeypatch.setitem(dispatch.ACTIONS, "test/broken",
-                        Action("test/broken", broken, None, None, None, False, ""))
+    api = Api(await make_client(navixy_actions=with_action("test/broken", broken)), db)
     body = await api.error("test/broken", 6, 500)
     assert body == {"success": False, "status": {"code": 6, "description": "Unexpected error"}}
     assert "SELECT secret FROM internals" in caplog.text  # logged for the operator only
@@ -173,8 +177,7 @@ async def test_api_error_http_status_defaults_to_400() -> None:
     assert NavixyError(15).http_status == 429
 
 
-async def test_a_handler_past_the_time_limit_answers_code_6(make_client, db,  # type: ignore[no-untyped-def]
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_handler_past_the_time_limit_answers_code_6(make_client, db) -> None:  # type: ignore[no-untyped-def]
     import asyncio
     import time
 
@@ -182,9 +185,8 @@ async def test_a_handler_past_the_time_limit_answers_code_6(make_client, db,  # 
         await asyncio.sleep(30)
         return {}
 
-    monkeypatch.setitem(dispatch.ACTIONS, "test/slow",
-                        Action("test/slow", slow, None, None, None, False, ""))
-    api = Api(await make_client(request_timeout_seconds=0.5), db)
+    api = Api(await make_client(request_timeout_seconds=0.5,
+                                navixy_actions=with_action("test/slow", slow)), db)
     started = time.monotonic()
     body = await api.error("test/slow", 6, 500)
     assert time.monotonic() - started < 2

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from navixy_panel.security import passwords
+from navixy_panel.http import keys
 from tests.support.api import PASSWORD, Api
 
 LIMITS = {"login_failures_per_login": 10, "login_failures_per_address": 50}
@@ -28,30 +27,33 @@ OK, WRONG, LIMITED = "ok", "wrong password", "too many"
 
 
 class Checks:
-    """How many passwords the service verified (the argon2 call, in its worker threads)."""
+    """How many passwords the service verified (the argon2 call): each instance made
+    here has its context's password check counted, on that app alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, make_client: Callable[..., Awaitable[TestClient]]) -> None:
         self.count = 0
-        self._lock = threading.Lock()
+        self._make_client = make_client
 
     def reset(self) -> None:
-        with self._lock:
-            self.count = 0
+        self.count = 0
 
-    def wrap(self, verify: Any) -> Any:
-        def counted(stored_hash: str | None, password: str) -> bool:
-            with self._lock:
-                self.count += 1
-            return bool(verify(stored_hash, password))
+    async def client(self) -> TestClient:
+        """A new instance with the test's limits."""
+        client = await self._make_client(**LIMITS)
+        context = client.app[keys.CONTEXT]
+        verify = context.verify_password
 
-        return counted
+        async def counted(stored_hash: str | None, password: str) -> bool:
+            self.count += 1
+            return await verify(stored_hash, password)
+
+        context.verify_password = counted
+        return client
 
 
 @pytest.fixture
-def checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Checks]:
-    counter = Checks()
-    monkeypatch.setattr(passwords, "_verify", counter.wrap(passwords._verify))
-    yield counter
+def checks(make_client) -> Checks:  # type: ignore[no-untyped-def]
+    return Checks(make_client)
 
 
 async def navixy_attempt(client: TestClient, login: str, password: str) -> str:
@@ -95,7 +97,7 @@ async def failures(api: Api, login: str) -> int:
 
 async def test_forty_attempts_on_both_faces_check_at_most_ten(make_client, db,  # type: ignore[no-untyped-def]
                                                               checks: Checks) -> None:
-    client = await make_client(**LIMITS)
+    client = await checks.client()
     api = Api(client, db)
     await api.dealer("d1")
     faces = itertools.cycle(FACES)
@@ -113,7 +115,7 @@ async def test_the_right_password_among_59_wrong_ones(make_client, db, checks: C
                                                       position: int) -> None:
     """The right one logs in only if it got a place (and then gives it back); the
     wrong ones never get more than the limit's ten checks."""
-    client = await make_client(**LIMITS)
+    client = await checks.client()
     api = Api(client, db)
     await api.dealer("d1")
     faces = itertools.cycle(FACES)
@@ -134,7 +136,7 @@ async def test_the_right_password_among_59_wrong_ones(make_client, db, checks: C
 
 async def test_sixty_attempts_on_six_logins_from_one_address_check_at_most_fifty(  # type: ignore[no-untyped-def]
         make_client, db, checks: Checks) -> None:
-    client = await make_client(**LIMITS)
+    client = await checks.client()
     api = Api(client, db)
     logins = [f"d{n}" for n in range(6)]
     for login in logins:
@@ -157,7 +159,7 @@ async def test_sixty_attempts_on_six_logins_from_one_address_check_at_most_fifty
 
 
 async def test_two_instances_share_the_count(make_client, db, checks: Checks) -> None:  # type: ignore[no-untyped-def]
-    instances = [await make_client(**LIMITS), await make_client(**LIMITS)]
+    instances = [await checks.client(), await checks.client()]
     api = Api(instances[0], db)
     await api.dealer("d1")
     routes = itertools.cycle(itertools.product(FACES, instances))
@@ -176,7 +178,7 @@ async def test_right_passwords_give_their_places_back(make_client, db,  # type: 
                                                       checks: Checks) -> None:
     """Simultaneous right passwords may find every place reserved by each other for a
     moment (then 15), but none of them counts: afterwards all ten places are free."""
-    client = await make_client(**LIMITS)
+    client = await checks.client()
     api = Api(client, db)
     await api.dealer("d1")
     faces = itertools.cycle(FACES)

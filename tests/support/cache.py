@@ -4,16 +4,18 @@ sent, and how soon a write made on one instance is seen on the other."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
+import asyncpg
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 from navixy_panel.cache import Caches
 from navixy_panel.http import keys
-from navixy_panel.services import hot_path
+from navixy_panel.services.hot_path import ReadPool
 from tests.support.api import Api
 
 
@@ -38,30 +40,54 @@ async def instances(make_client, db, **settings: Any) -> tuple[Api, Api]:  # typ
     return first, second
 
 
+class _CountedConnection:
+    """An asyncpg connection whose statements are counted."""
+
+    def __init__(self, connection: Any, seen: Callable[[], None]) -> None:
+        self._connection = connection
+        self._seen = seen
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._seen()
+        return await self._connection.fetch(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # another statement kind would not be counted
+        raise AttributeError(f"{name}: not counted by the test's pool")
+
+
+class _CountedPool:
+    """The list path's asyncpg pool, lending connections whose statements are counted."""
+
+    def __init__(self, pool: Any, seen: Callable[[], None]) -> None:
+        self._pool = pool
+        self._seen = seen
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator[Any]:
+        async with self._pool.acquire(timeout=timeout) as connection:
+            yield _CountedConnection(connection, self._seen)
+
+
 class StatementCounter:
     """Statements sent by one app: through SQLAlchemy, and on the list path's own
-    asyncpg pool (every statement there goes through `hot_path._fetch`)."""
+    asyncpg pool (this app's context is given a counting pool; no other app's is)."""
 
     def __init__(self, client: TestClient) -> None:
         self.count = 0
         self.engine = client.app[keys.ENGINE].sync_engine
-        self.pool = client.app[keys.READ_POOL]
         event.listen(self.engine, "before_cursor_execute", self.seen)
-        self.original_fetch = hot_path._fetch
-
-        async def counted(reads: Any, query: str, *args: Any) -> Any:
-            if reads.pool is self.pool:
-                self.seen()
-            return await self.original_fetch(reads, query, *args)
-
-        hot_path._fetch = counted  # type: ignore[assignment]
+        self.context = client.app[keys.CONTEXT]
+        self.reads = self.context.pool
+        assert self.reads is not None
+        self.context.pool = ReadPool(cast(asyncpg.Pool, _CountedPool(self.reads.pool, self.seen)),
+                                     self.reads.wait_seconds)
 
     def seen(self, *args: Any) -> None:
         self.count += 1
 
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self.seen)
-        hot_path._fetch = self.original_fetch  # type: ignore[assignment]
+        self.context.pool = self.reads
 
 
 async def list_of(api: Api, h: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ import copy
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from navixy_panel.webitel import email_settings
 from tests.support.api import PASSWORD, Api, stored
 from tests.support.webitel import (
     SEED_CREATE,
@@ -15,7 +17,6 @@ from tests.support.webitel import (
     dealer_session,
 )
 
-# -- 8. errors ----------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
 @pytest.mark.parametrize("raw,info", [
@@ -123,21 +124,24 @@ async def test_other_method_on_settings_is_not_a_500(api: Api, webitel: Webitel)
 
 
 async def test_unexpected_failures_answer_in_webitel_shape(
-        api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """The edge middleware renders what the Webitel handlers do not catch, in their shape."""
-    from navixy_panel.services import dealers as dealers_service
+        make_client, db, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """The edge middleware renders what the Webitel handlers do not catch, in their shape:
+    a Webitel route of the test's own, authenticated like the others, whose work fails."""
+    failures = {"unexpected": RuntimeError("SELECT secret"), "database": ConnectionRefusedError()}
 
+    @email_settings.route("GET /api/v2/test/failing")
+    async def failing(call: email_settings.Call) -> web.Response:
+        raise failures[call.request.query["failure"]]
+
+    api = Api(await make_client(routes=[web.get("/api/v2/test/failing", failing)]), db)
     await api.dealer("d1", domain="d1.example")
     login = await (await api.client.post("/login", json={"username": "d1",
                                                          "password": PASSWORD})).json()
     headers = {"X-Key": login["key"], "X-Access-Token": login["token"]}
-    for failure, expected in ((RuntimeError("SELECT secret"), (500, "Unexpected error")),
-                              (ConnectionRefusedError(), (503, "Database unavailable"))):
-        async def broken(*args: Any, failure: Exception = failure, **kwargs: Any) -> None:
-            raise failure
-
-        monkeypatch.setattr(dealers_service, "in_scope", broken)
-        response = await api.client.get("/api/v2/email/settings", headers=headers)
+    for failure, expected in (("unexpected", (500, "Unexpected error")),
+                              ("database", (503, "Database unavailable"))):
+        response = await api.client.get("/api/v2/test/failing", params={"failure": failure},
+                                        headers=headers)
         assert (response.status, await response.json()) == (
             expected[0], {"status": "error", "info": expected[1]})
     assert "SELECT secret" in caplog.text  # logged for the operator, never answered
