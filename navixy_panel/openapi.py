@@ -8,7 +8,7 @@ envelopes (Navixy's `success`/`status`, Webitel's `status`/`info`), the Webitel
 answers built by `mapping.to_document`, and which error codes each action can
 answer; and the examples (`NAVIXY_EXAMPLES`, `WEBITEL_EXAMPLES`), which tests
 load through the very schemas the service uses. The fuzz tests
-(tests/test_openapi_fuzz.py) hold the service to the document, examples included:
+(tests/ops/test_openapi_fuzz.py) hold the service to the document, examples included:
 schemathesis sends them first.
 
 Every operation has an `operationId`: a Navixy action's path with `_` for `/`

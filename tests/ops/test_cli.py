@@ -59,7 +59,7 @@ async def test_dealer_update_ends_sessions(api: Api, database_url: str) -> None:
     done = run("dealer", "update", "d1", "--password-stdin", database_url=database_url,
                stdin="new password\n")
     assert done.returncode == 0, done.stderr
-    api.invalidate()  # the NOTIFY path is tested in test_cache.py
+    api.invalidate()  # the NOTIFY path is tested in tests/usecases/test_cache.py
     await api.error("gateways/email/list", 4, 400, hash=first)
     await api.error("account/auth", 12, 400, form={"login": "d1", "password": PASSWORD})
     third = await api.login("d1", "new password")

@@ -1,6 +1,6 @@
 """The README's walk-through, as a newcomer runs it: `serve --demo` started in an
 empty folder, then every block marked for the walk-through pasted in order,
-twice, each answer checked against the `# →` comments (tests/walkthrough.py)."""
+twice, each answer checked against the `# →` comments (tests/support/walkthrough.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ from tests.support.webitel import (
     webitel_login,
 )
 
-# -- 7. domains and permissions --------------------------------------------
 
 async def test_no_domain_parameter_uses_the_callers_domain(api: Api, webitel: Webitel) -> None:
     _, auth = await dealer_session(api)

@@ -24,7 +24,6 @@ from tests.support.webitel import (
     webitel_login,
 )
 
-# -- 5. 401s, logout, where key and token may come from ---------------------
 
 @pytest.mark.parametrize("token", [None, "", "not-a-jwt", "a.b.c",
                                    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE0NDIwMDIx"

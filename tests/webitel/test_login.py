@@ -16,7 +16,6 @@ from tests.support.webitel import (
     Webitel,
 )
 
-# -- 6. /login ----------------------------------------------------------------
 
 @pytest.mark.parametrize("form", [False, True])
 @pytest.mark.parametrize("username", ["d1", f"d1@{DOMAIN}", "d1@MY.Webitel.com"])

@@ -23,7 +23,6 @@ from tests.support.webitel import (
     webitel_login,
 )
 
-# -- 1. the seed document, request by request --------------------------------
 
 async def test_seed_requests_in_order(api: Api, webitel: Webitel) -> None:
     dealer_id, auth = await dealer_session(api)
@@ -89,8 +88,6 @@ async def test_description_absent_labels_email_settings(api: Api, webitel: Webit
     assert (status, created["description"]) == (200, "Email settings")
     assert [row.label for row in await stored(api)] == ["Email settings"]
 
-
-# -- 2. Navixy-made gateways read through the Webitel face --------------------
 
 async def test_navixy_gateway_reads_back_field_by_field(api: Api, webitel: Webitel) -> None:
     dealer_id = await api.dealer("d1", domain=DOMAIN)

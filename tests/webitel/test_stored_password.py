@@ -17,7 +17,6 @@ from tests.support.webitel import (
     relay_settings,
 )
 
-# -- 3. the stored password on replace --------------------------------------
 
 @pytest.mark.parametrize("how", ["put-null", "post-null", "put-back-what-get-gave"])
 async def test_replace_without_password_keeps_it_for_the_same_destination(

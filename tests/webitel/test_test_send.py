@@ -16,7 +16,6 @@ from tests.support.webitel import (
     relay_settings,
 )
 
-# -- 4. test sends -----------------------------------------------------------
 
 @pytest.mark.parametrize("to_in", ["path", "body"])
 async def test_test_send_delivers(api: Api, webitel: Webitel, to_in: str) -> None:
