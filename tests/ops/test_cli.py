@@ -101,7 +101,6 @@ def test_serve_demo_on_embedded_postgres() -> None:
             assert [g["label"] for g in listed["leasable"]] == ["Platform relay"]
             assert listed["bound_gateway"] == listed["own"][0]["id"]
             assert listed["own"][0]["params"]["mail.smtp.port"] == own_smtp
-            assert listed["leasable"][0]["params"]["mail.smtp.port"] == relay_smtp
         finally:
             server.send_signal(signal.SIGTERM)
             output = server.communicate(timeout=30)[0]

@@ -1,0 +1,1 @@
+"""What the tests share: servers, peers, clients and helpers; no tests here."""
