@@ -34,9 +34,7 @@ from tests.support.database import (
     TEST_KEY,
     LoggedTestServer,
     empty_tables,
-)
-from tests.support.database import (
-    create_database as create_named_database,
+    new_database,
 )
 
 
@@ -63,7 +61,7 @@ def create_database(server_url: str):  # type: ignore[no-untyped-def]
 
     def create(prefix: str) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        return asyncio.run(create_named_database(server_url, name))
+        return asyncio.run(new_database(server_url, name))
 
     return create
 

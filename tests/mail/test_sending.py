@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Api
+from tests.support.api import Api, send_email
 from tests.support.smtp import PASSWORD, USER, silent_server, smtp_server
 
 
@@ -24,13 +24,6 @@ async def setup(api: Api, **params: Any) -> tuple[str, int]:
     return h, created["id"]
 
 
-async def send(api: Api, h: str, gateway_id: int | None = None) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"to": "ops@example.org"}
-    if gateway_id is not None:
-        body["gateway_id"] = gateway_id
-    return await api.call("gateways/email/send_email", hash=h, json=body)
-
-
 def failure(status: int, body: dict[str, Any]) -> str:
     assert (status, body["success"], body["status"]["code"]) == (400, False, 209), body
     return str(body["status"]["description"])
@@ -40,7 +33,7 @@ async def test_plain_delivery_with_envelope_headers_and_footer(api: Api) -> None
     with smtp_server() as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "default_from_address": "noreply@relay.example"})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     [received] = server.messages
     assert received.mail_from == "noreply@relay.example"  # the gateway's address wins
     assert received.rcpt_tos == ["ops@example.org"]
@@ -56,7 +49,7 @@ async def test_sender_falls_back_to_the_dealers_email_from(api: Api) -> None:
     with smtp_server() as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port})
         await api.bind(1, gateway_id)
-        assert await send(api, h) == (200, {"success": True})  # the bound gateway
+        assert await send_email(api, h) == (200, {"success": True})  # the bound gateway
     assert server.messages[0].mail_from == "fleet@d1.example"
     assert server.messages[0].message["From"] == "fleet@d1.example"
 
@@ -66,7 +59,7 @@ async def test_starttls_when_enabled_and_offered(api: Api) -> None:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "mail.smtp.starttls.enable": True,
                                             "mail.smtp.ssl.trust_all_hosts": True})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     assert server.messages[0].tls is True
 
 
@@ -74,7 +67,7 @@ async def test_starttls_verifies_the_certificate(api: Api) -> None:
     with smtp_server(starttls=True) as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "mail.smtp.starttls.enable": True})
-        description = failure(*await send(api, h, gateway_id))
+        description = failure(*await send_email(api, h, gateway_id))
     assert "certificate verify failed" in description
     assert server.messages == []
 
@@ -82,7 +75,7 @@ async def test_starttls_verifies_the_certificate(api: Api) -> None:
 async def test_no_starttls_when_not_enabled(api: Api) -> None:
     with smtp_server(starttls=True) as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     assert server.messages[0].tls is False
 
 
@@ -91,7 +84,7 @@ async def test_starttls_required_but_not_offered(api: Api) -> None:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "mail.smtp.starttls.enable": True,
                                             "mail.smtp.starttls.required": True})
-        assert failure(*await send(api, h, gateway_id)) == (
+        assert failure(*await send_email(api, h, gateway_id)) == (
             "Failed sending email: the server does not offer STARTTLS, which "
             "mail.smtp.starttls.required demands")
     assert server.messages == []
@@ -102,12 +95,12 @@ async def test_implicit_tls_on_ssl_port(api: Api) -> None:
         # `port` points nowhere: with use_ssl only ssl.port is used.
         h, gateway_id = await setup(api, **{"mail.smtp.port": 1, "mail.smtp.use_ssl": True,
                                             "mail.smtp.ssl.port": server.port})
-        description = failure(*await send(api, h, gateway_id))
+        description = failure(*await send_email(api, h, gateway_id))
         assert "certificate verify failed" in description
         gateway = (await api.ok("gateways/email/list", hash=h))["own"][0]
         gateway["params"]["mail.smtp.ssl.trust_all_hosts"] = True
         await api.ok("gateways/email/update", hash=h, json={"gateway": gateway})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     [received] = server.messages
     assert received.tls is True
 
@@ -117,7 +110,7 @@ async def test_auth_accepted(api: Api) -> None:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "mail.smtp.auth": True, "mail.smtp.user": USER,
                                             "mail.smtp.password": PASSWORD})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     assert len(server.messages) == 1
 
 
@@ -128,7 +121,7 @@ async def test_auth_refused_carries_the_535_code_only(api: Api) -> None:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
                                             "mail.smtp.auth": True, "mail.smtp.user": USER,
                                             "mail.smtp.password": "wrong-password-99"})
-        status, body = await send(api, h, gateway_id)
+        status, body = await send_email(api, h, gateway_id)
     assert body == {"success": False, "status": {
         "code": 209,
         "description": "Failed sending email: the server refused the login (reply code 535)"}}
@@ -140,7 +133,7 @@ async def test_no_auth_means_no_login(api: Api) -> None:
     """A server that demands AUTH refuses the message when auth is off."""
     with smtp_server(auth=True) as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port})
-        description = failure(*await send(api, h, gateway_id))
+        description = failure(*await send_email(api, h, gateway_id))
     assert description.startswith("Failed sending email: the server replied 530")
 
 
@@ -149,7 +142,7 @@ async def test_silent_server_fails_within_the_connect_timeout(api: Api) -> None:
         h, gateway_id = await setup(api, **{"mail.smtp.port": port,
                                             "mail.smtp.connectiontimeout": 500})
         started = time.monotonic()
-        description = failure(*await send(api, h, gateway_id))
+        description = failure(*await send_email(api, h, gateway_id))
         elapsed = time.monotonic() - started
     assert description == f"Failed sending email: 127.0.0.1:{port} did not answer in time"
     assert 0.4 < elapsed < 2.5
@@ -159,7 +152,7 @@ async def test_connection_refused(api: Api) -> None:
     with smtp_server() as server:
         port = server.port
     h, gateway_id = await setup(api, **{"mail.smtp.port": port})
-    assert "Failed sending email: " in failure(*await send(api, h, gateway_id))
+    assert "Failed sending email: " in failure(*await send_email(api, h, gateway_id))
 
 
 async def test_debug_logs_the_dialogue_without_credentials(
@@ -169,7 +162,7 @@ async def test_debug_logs_the_dialogue_without_credentials(
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port, "mail.debug": True,
                                             "mail.smtp.auth": True, "mail.smtp.user": USER,
                                             "mail.smtp.password": PASSWORD})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
     dialogue = [r.getMessage() for r in caplog.records if r.name == "navixy_panel.mail.mailer"]
     assert any("AUTH *** 235" in line for line in dialogue), dialogue
     assert any("DATA" in line for line in dialogue), dialogue
@@ -200,9 +193,9 @@ async def test_sends_are_rate_limited_per_dealer(make_client, db) -> None:  # ty
     api = Api(await make_client(test_sends_per_minute=2), db)
     with smtp_server() as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
-        assert await send(api, h, gateway_id) == (200, {"success": True})
-        assert await send(api, h, gateway_id) == (429, {"success": False, "status": {
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
+        assert await send_email(api, h, gateway_id) == (429, {"success": False, "status": {
             "code": 15, "description": "Too many requests (rate limit exceeded)"}})
     assert len(server.messages) == 2
 
@@ -221,5 +214,5 @@ async def test_child_sends_through_its_parents_leasable_relay(api: Api) -> None:
         await api.ok("dealer/settings/notification/email/update", hash=hc,
                      json={"email_from": "child@child.example"})
         await api.ok("gateways/email/bind", hash=hc, json={"gateway_id": relay_id})
-        assert await send(api, hc) == (200, {"success": True})
+        assert await send_email(api, hc) == (200, {"success": True})
     assert server.messages[0].mail_from == "child@child.example"

@@ -211,7 +211,7 @@ def navixy_hash(server: LiveServer) -> str:
     return str(body["hash"])
 
 
-def webitel_headers(server: LiveServer) -> list[str]:
+def webitel_header_options(server: LiveServer) -> list[str]:
     body = post_json(f"{server.url}/login", {"username": "fuzz", "password": PASSWORD})
     return ["-H", f"X-Key: {body['key']}", "-H", f"X-Access-Token: {body['token']}"]
 
@@ -265,7 +265,7 @@ def fuzz(location: str, base_url: str, *options: str, cwd: Path) -> None:
 # -- fuzzing ------------------------------------------------------------------------------
 
 def test_fuzz_with_a_valid_session(server: LiveServer, tmp_path: Path) -> None:
-    headers = ["-H", f"Authorization: NVX {navixy_hash(server)}", *webitel_headers(server)]
+    headers = ["-H", f"Authorization: NVX {navixy_hash(server)}", *webitel_header_options(server)]
     document = f"{server.url}/openapi.json"
     exclude = [option for path in LOGOUTS for option in ("--exclude-path", path)]
     fuzz(document, server.url, *headers, *exclude, cwd=tmp_path)

@@ -21,14 +21,8 @@ import psutil
 import pytest
 
 from tests.support.net import free_port, free_ports, http
-from tests.support.processes import postmasters, scratch_folder, wait_until_healthy
+from tests.support.processes import postmasters, wait_until_healthy
 from tests.support.smtp import silent_server
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    with scratch_folder("serving") as folder:
-        yield folder
 
 
 def environment(data_dir: Path) -> dict[str, str]:

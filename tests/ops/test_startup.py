@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -28,12 +27,6 @@ from tests.support.processes import (
     scratch_folder,
     wait_until_healthy,
 )
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    with scratch_folder("startup") as folder:
-        yield folder
 
 
 def environment_with(env: dict[str, str | None] | None) -> dict[str, str]:

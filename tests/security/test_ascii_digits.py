@@ -12,18 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import PASSWORD, Api
+from tests.support.api import PASSWORD, Api, relay_gateway
 
 SETTINGS = "/api/v2/email/settings"
 # 25, 465 and 1 in Arabic-Indic, Extended Arabic-Indic, Devanagari and full-width digits,
 # and ASCII digits followed by a no-break space (int() strips Unicode spaces too).
 NOT_ASCII = {"٢٥": "٤٦٥", "۲۵": "۴۶۵", "२५": "४६५", "２５": "４６５", "25\u00a0": "465\u00a0"}
 ONE = ["١", "۱", "१", "１", "1\u00a0"]
-
-
-def gateway(**params: Any) -> dict[str, Any]:
-    return {"label": "relay", "provider": "smtp",
-            "params": {"mail.smtp.host": "smtp.example.com", **params}}
 
 
 async def setup(api: Api) -> tuple[str, int]:
@@ -39,9 +34,11 @@ async def setup(api: Api) -> tuple[str, int]:
 async def test_navixy_ports(api: Api, port: str, ssl_port: str, as_form: bool) -> None:
     h, gateway_id = await setup(api)
     before = await api.snapshot()
-    cases = [(gateway(**{"mail.smtp.port": port}), "gateway.params.mail.smtp.port"),
-             (gateway(**{"mail.smtp.ssl.port": ssl_port}), "gateway.params.mail.smtp.ssl.port"),
-             (gateway(**{"mail.smtp.timeout": port + "000"}), "gateway.params.mail.smtp.timeout")]
+    cases = [(relay_gateway(**{"mail.smtp.port": port}), "gateway.params.mail.smtp.port"),
+             (relay_gateway(**{"mail.smtp.ssl.port": ssl_port}),
+              "gateway.params.mail.smtp.ssl.port"),
+             (relay_gateway(**{"mail.smtp.timeout": port + "000"}),
+              "gateway.params.mail.smtp.timeout")]
     for value, parameter in cases:
         for action, sent in (("gateways/email/create", value),
                              ("gateways/email/update", value | {"id": gateway_id})):
@@ -52,7 +49,7 @@ async def test_navixy_ports(api: Api, port: str, ssl_port: str, as_form: bool) -
     assert await api.snapshot() == before
     # ASCII digit strings are still numbers.
     await api.ok("gateways/email/create", hash=h,
-                 form={"gateway": json.dumps(gateway(**{"mail.smtp.port": " 25 "}))})
+                 form={"gateway": json.dumps(relay_gateway(**{"mail.smtp.port": " 25 "}))})
 
 
 @pytest.mark.parametrize("one", ONE)
@@ -68,7 +65,7 @@ async def test_navixy_ids(api: Api, one: str) -> None:
                            form={"to": "someone@d1.example", "gateway_id": one})
     assert [e["parameter"] for e in body["errors"]] == ["gateway_id"], body
     body = await api.error("gateways/email/update", 7, 400, hash=h,
-                           form={"gateway": json.dumps(gateway() | {"id": one})})
+                           form={"gateway": json.dumps(relay_gateway() | {"id": one})})
     assert [e["parameter"] for e in body["errors"]] == ["gateway.id"], body
     body = await api.error("gateways/email/audit", 7, 400, hash=h,
                            form={"limit": one, "offset": one})

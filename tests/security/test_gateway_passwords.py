@@ -12,7 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from navixy_panel.security.secret_box import SecretBox, SecretKeyError, load_or_create_key
-from tests.support.api import Api, stored
+from tests.support.api import Api, send_email, stored
 from tests.support.database import TEST_KEY
 from tests.support.processes import run
 from tests.support.smtp import PASSWORD, USER, smtp_server
@@ -39,11 +39,6 @@ async def with_auth_gateway(api: Api, port: int) -> tuple[str, dict[str, Any]]:
     return h, listed["own"][0]
 
 
-async def send(api: Api, h: str, gateway_id: int) -> tuple[int, dict[str, Any]]:
-    return await api.call("gateways/email/send_email", hash=h,
-                          json={"to": "ops@example.org", "gateway_id": gateway_id})
-
-
 @pytest.mark.parametrize("kept", [None, "", "********", "absent"])
 async def test_null_empty_mask_or_absent_password_keeps_the_stored_one(api: Api,
                                                                        kept: str | None) -> None:
@@ -58,7 +53,7 @@ async def test_null_empty_mask_or_absent_password_keeps_the_stored_one(api: Api,
         await api.ok("gateways/email/update", hash=h, json={"gateway": gateway})
         after = await stored(api)
         assert bytes(after[0].password_encrypted) == bytes(before[0].password_encrypted)
-        assert await send(api, h, gateway["id"]) == (200, {"success": True})
+        assert await send_email(api, h, gateway["id"]) == (200, {"success": True})
     assert len(server.messages) == 1
 
 
@@ -84,7 +79,7 @@ async def test_destination_change_with_a_new_password(api: Api) -> None:
         gateway["params"]["mail.smtp.port"] = server.port
         gateway["params"]["mail.smtp.password"] = PASSWORD
         await api.ok("gateways/email/update", hash=h, json={"gateway": gateway})
-        assert await send(api, h, gateway["id"]) == (200, {"success": True})
+        assert await send_email(api, h, gateway["id"]) == (200, {"success": True})
 
 
 async def test_non_destination_changes_keep_the_password(api: Api) -> None:
@@ -94,7 +89,7 @@ async def test_non_destination_changes_keep_the_password(api: Api) -> None:
                                   "default_from_address": "x@relay.example"})
         gateway["leasable"] = True
         await api.ok("gateways/email/update", hash=h, json={"gateway": gateway})
-        assert await send(api, h, gateway["id"]) == (200, {"success": True})
+        assert await send_email(api, h, gateway["id"]) == (200, {"success": True})
 
 
 async def test_turning_auth_off_drops_user_and_password(api: Api) -> None:
@@ -123,7 +118,7 @@ async def test_no_plaintext_password_in_the_database_or_any_response(api: Api) -
     with smtp_server(auth=True) as server:
         h, gateway = await with_auth_gateway(api, server.port)
         responses = [await api.ok("gateways/email/list", hash=h)]
-        responses.append((await send(api, h, gateway["id"]))[1])
+        responses.append((await send_email(api, h, gateway["id"]))[1])
     dump = await api.sql("SELECT email_gateways::text AS row FROM email_gateways")
     assert PASSWORD not in dump[0].row
     [row] = await stored(api)

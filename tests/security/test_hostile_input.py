@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
-from tests.support.api import PASSWORD, Api
+from tests.support.api import PASSWORD, Api, relay_gateway
+from tests.support.webitel import webitel_headers
 
 DEPTHS = [990, 999, 1000, 1001, 1023, 1024, 1025, 5000]
 SETTINGS = "/api/v2/email/settings"
@@ -36,11 +37,6 @@ def raw_nested(depth: int, kind: str) -> str:
     return '{"a":' * depth + "0" + "}" * depth
 
 
-def gateway(**params: Any) -> dict[str, Any]:
-    return {"label": "relay", "provider": "smtp",
-            "params": {"mail.smtp.host": "smtp.example.com", **params}}
-
-
 async def navixy_refusal(api: Api, action: str, *, codes: tuple[int, ...] = (5, 7),
                          **kwargs: Any) -> dict[str, Any]:
     status, body = await api.call(action, **kwargs)
@@ -59,13 +55,6 @@ async def webitel_refusal(api: Api, method: str, path: str, *, headers: dict[str
     assert response.status == 400, (response.status, body)
     assert body["status"] == "error" and isinstance(body["info"], str), body
     return body
-
-
-async def webitel_auth(api: Api, login: str = "d1") -> dict[str, str]:
-    response = await api.client.post("/login", json={"username": login, "password": PASSWORD})
-    body = await response.json()
-    assert response.status == 200, body
-    return {"X-Key": body["key"], "X-Access-Token": body["token"]}
 
 
 DEEP = "@deep@"
@@ -115,8 +104,8 @@ async def test_navixy_deep_json_inside_the_gateway_string(api: Api, depth: int,
     before = await api.snapshot()
     deep = raw_nested(depth - 2, kind)  # two levels of object around it
     texts = [raw_nested(depth, kind),  # the whole value
-             holding(gateway(**{"mail.smtp.host": DEEP}), deep),
-             holding(gateway() | {"id": DEEP}, deep)]
+             holding(relay_gateway(**{"mail.smtp.host": DEEP}), deep),
+             holding(relay_gateway() | {"id": DEEP}, deep)]
     for text in texts:
         for action in ("gateways/email/create", "gateways/email/update"):
             await navixy_refusal(api, action, hash=h, form={"gateway": text})
@@ -126,17 +115,19 @@ async def test_navixy_deep_json_inside_the_gateway_string(api: Api, depth: int,
 
 
 NUL_GATEWAYS = [
-    (gateway() | {"label": "re\u0000lay"}, "gateway.label"),
-    (gateway() | {"provider": "smtp\u0000"}, "gateway.provider"),
-    (gateway(**{"mail.smtp.host": "smtp.example.com\u0000"}), "gateway.params.mail.smtp.host"),
-    (gateway(**{"mail.smtp.auth": True, "mail.smtp.user": "us\u0000er",
-                "mail.smtp.password": "secret"}), "gateway.params.mail.smtp.user"),
-    (gateway(**{"mail.smtp.auth": True, "mail.smtp.user": "user",
-                "mail.smtp.password": "sec\u0000ret"}), "gateway.params.mail.smtp.password"),
-    (gateway(**{"default_from_address": "a\u0000@d1.example"}),
+    (relay_gateway() | {"label": "re\u0000lay"}, "gateway.label"),
+    (relay_gateway() | {"provider": "smtp\u0000"}, "gateway.provider"),
+    (relay_gateway(**{"mail.smtp.host": "smtp.example.com\u0000"}),
+     "gateway.params.mail.smtp.host"),
+    (relay_gateway(**{"mail.smtp.auth": True, "mail.smtp.user": "us\u0000er",
+                      "mail.smtp.password": "secret"}), "gateway.params.mail.smtp.user"),
+    (relay_gateway(**{"mail.smtp.auth": True, "mail.smtp.user": "user",
+                      "mail.smtp.password": "sec\u0000ret"}),
+     "gateway.params.mail.smtp.password"),
+    (relay_gateway(**{"default_from_address": "a\u0000@d1.example"}),
      "gateway.params.default_from_address"),
-    (gateway(**{"mail.smtp.host\u0000": "x"}), "gateway.params"),
-    (gateway() | {"label\u0000": "x"}, "gateway"),
+    (relay_gateway(**{"mail.smtp.host\u0000": "x"}), "gateway.params"),
+    (relay_gateway() | {"label\u0000": "x"}, "gateway"),
 ]
 
 
@@ -187,7 +178,7 @@ async def test_navixy_raw_nul_in_form_fields_is_code_7(api: Api) -> None:
 @pytest.mark.parametrize("depth", DEPTHS)
 async def test_webitel_deep_json_body(api: Api, depth: int, kind: str) -> None:
     await api.dealer("d1", domain="d1.example")
-    headers = {**await webitel_auth(api), "Content-Type": "application/json"}
+    headers = {**await webitel_headers(api.client, "d1"), "Content-Type": "application/json"}
     before = await api.snapshot()
     options = {"host": "smtp.example.com", "port": 25, "deep": DEEP}
     documents = [deep_text(depth, kind, "options"),
@@ -211,7 +202,7 @@ async def test_webitel_deep_json_body(api: Api, depth: int, kind: str) -> None:
 async def test_webitel_nul_in_the_document_is_400_naming_it(api: Api, field: str,
                                                             document: dict[str, Any]) -> None:
     await api.dealer("d1", domain="d1.example")
-    headers = await webitel_auth(api)
+    headers = await webitel_headers(api.client, "d1")
     before = await api.snapshot()
     for method in ("POST", "PUT"):
         body = await webitel_refusal(api, method, SETTINGS, headers=headers, json=document)

@@ -26,6 +26,12 @@ def _hash(password: str) -> str:
     return hash_password(password)
 
 
+def relay_gateway(**params: Any) -> dict[str, Any]:
+    """The `gateway` object of gateways/email/create as a client writes it."""
+    return {"label": "relay", "provider": "smtp",
+            "params": {"mail.smtp.host": "smtp.example.com", **params}}
+
+
 def full_params(**overrides: Any) -> dict[str, Any]:
     given = {"mail.smtp.host": "smtp.example.com", **overrides}
     return dict(SmtpParamsSchema().load(given))
@@ -139,3 +145,11 @@ async def dealer_tree(api: Api) -> dict[str, int]:
     ids["sibling"] = await api.dealer("sibling", parent="parent")
     ids["grand_leasable"] = await api.gateway(ids["grand"], "grand relay", leasable=True)
     return ids
+
+
+async def send_email(api: Api, h: str, gateway_id: int | None = None) -> tuple[int, dict[str, Any]]:
+    """gateways/email/send_email to ops@example.org, through the bound gateway or `gateway_id`."""
+    body: dict[str, Any] = {"to": "ops@example.org"}
+    if gateway_id is not None:
+        body["gateway_id"] = gateway_id
+    return await api.call("gateways/email/send_email", hash=h, json=body)

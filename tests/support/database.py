@@ -25,7 +25,8 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_database(server_url: str, name: str) -> str:
+async def new_database(server_url: str, name: str) -> str:
+    """A new empty database `name` on the server (dropped first if it exists), as a URL."""
     connection = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -62,13 +62,24 @@ def relay_settings(port: int, password: str | None = SMTP_PASSWORD, *,
                         "auth": {"user": SMTP_USER, "pass": password}}}
 
 
-async def webitel_login(api: Api, username: str, password: str = PASSWORD) -> tuple[str, str]:
-    """`POST /login`; returns (key, token)."""
-    response = await api.client.post("/login", json={"username": username,
-                                                     "password": password})
+async def login_keys(client: TestClient, username: str,
+                     password: str = PASSWORD) -> tuple[str, str]:
+    """`POST /login` on `client`; returns (key, token)."""
+    response = await client.post("/login", json={"username": username, "password": password})
     body = await response.json()
     assert response.status == 200, body
     return str(body["key"]), str(body["token"])
+
+
+async def webitel_login(api: Api, username: str, password: str = PASSWORD) -> tuple[str, str]:
+    """`POST /login`; returns (key, token)."""
+    return await login_keys(api.client, username, password)
+
+
+async def webitel_headers(client: TestClient, username: str) -> dict[str, str]:
+    """`POST /login` on `client`, as the headers of the calls that follow."""
+    key, token = await login_keys(client, username)
+    return {"X-Key": key, "X-Access-Token": token}
 
 
 class Webitel:

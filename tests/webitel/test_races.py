@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.support.api import PASSWORD, Api
+from tests.support.api import Api
+from tests.support.webitel import webitel_headers
 
 SETTINGS = "/api/v2/email/settings"
 REMOVED = re.compile(r"Removed ([01]) record\.")
@@ -87,20 +88,13 @@ async def start(make_client, db, logins: list[str]) -> list[Instance]:  # type: 
     instances = [Instance(await make_client()) for _ in range(INSTANCES)]
     for instance in instances:
         for login in logins:
-            instance.auth[login] = await webitel_auth(instance.client, login)
+            instance.auth[login] = await webitel_headers(instance.client, login)
             instance.hash[login] = await Api(instance.client, db).login(login)
         for _ in range(10):  # open the pool's ten connections at once
             answers = await asyncio.gather(*(instance.client.get("/ready") for _ in range(10)))
             if all(answer.status == 200 for answer in answers):
                 break
     return instances
-
-
-async def webitel_auth(client: TestClient, login: str) -> dict[str, str]:
-    response = await client.post("/login", json={"username": login, "password": PASSWORD})
-    body = await response.json()
-    assert response.status == 200, body
-    return {"X-Key": body["key"], "X-Access-Token": body["token"]}
 
 
 async def webitel_get(client: TestClient, auth: dict[str, str],
