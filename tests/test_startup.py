@@ -140,10 +140,23 @@ def test_database_that_does_not_answer() -> None:
 
 def test_secret_key_missing_or_malformed(database_url: str) -> None:
     refused(command("serve", env={"DATABASE_URL": database_url}),
-            "NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set")
+            "NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set",
+            "make one with `navixy-panel key generate`",
+            "keep it apart from the database backups")
     refused(command("serve", env={"DATABASE_URL": database_url,
                                   "NAVIXY_PANEL_SECRET_KEY": "not-a-key"}),
-            "NAVIXY_PANEL_SECRET_KEY entry 1 is not a Fernet key")
+            "NAVIXY_PANEL_SECRET_KEY entry 1 is not a Fernet key",
+            "make one with `navixy-panel key generate`")
+
+
+def test_key_generate_prints_a_usable_key_without_a_database(data_dir: Path) -> None:
+    first, second = (command("key", "generate", cwd=data_dir) for _ in range(2))
+    for done in (first, second):
+        assert (done.returncode, done.stderr) == (0, "")
+        assert len(done.stdout.splitlines()) == 1
+        Fernet(done.stdout.strip().encode())  # raises if it is not a key
+    assert first.stdout != second.stdout
+    assert not (data_dir / ".navixy-panel").exists()
 
 
 async def test_secret_key_that_cannot_open_the_stored_passwords(api: Api,

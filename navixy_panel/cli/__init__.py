@@ -37,7 +37,8 @@ environment variables (all optional):
                                  relative to the current folder)
   NAVIXY_PANEL_SECRET_KEY        Fernet keys for SMTP passwords, comma-separated, newest
                                  first (required with DATABASE_URL; default: generated
-                                 into the data directory)
+                                 into the data directory); make one with
+                                 `navixy-panel key generate`
   NAVIXY_PANEL_CORS_ORIGINS      comma-separated origins allowed by CORS (default: none)
   NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS
                                  networks test messages may be sent to (see the README)
