@@ -16,6 +16,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,10 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     text = output.text()
     assert server.returncode == 0, text
     data_dir = (work / ".navixy-panel").resolve()
-    assert f"created a new database in {data_dir}" in text
+    # what the README says of the first line, of all `serve` prints (stdout and stderr)
+    assert text.splitlines()[0] == (
+        f"navixy-panel {metadata.version('navixy-panel')}: creating a new database in "
+        f"{data_dir} (NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel in the current folder)")
     assert "login 'dealer' password 'dealer-demo-password'" in text
     if sink_ours:
         assert "  | Subject: Test message from navixy-panel" in text

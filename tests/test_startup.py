@@ -220,7 +220,7 @@ def test_startup_line_names_the_data_directory_and_says_when_it_is_new(
     stdout, stderr = serve_once(data_dir, env={"NAVIXY_PANEL_DATA_DIR": None}, cwd=work)
     folder = (work / ".navixy-panel").resolve()
     first = stdout.splitlines()[0]
-    assert first == (f"navixy-panel {metadata.version('navixy-panel')}: created a new "
+    assert first == (f"navixy-panel {metadata.version('navixy-panel')}: creating a new "
                      f"database in {folder} (NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel "
                      "in the current folder)"), stdout
     stdout, stderr = serve_once(data_dir, env={"NAVIXY_PANEL_DATA_DIR": None}, cwd=work)
@@ -243,7 +243,8 @@ def test_startup_line_masks_database_url_and_says_when_the_schema_was_made(
     from sqlalchemy.engine import make_url
 
     masked = make_url(shown).render_as_string(hide_password=True)
-    assert f": database {masked} (DATABASE_URL): it was empty, schema created" in stdout
+    assert stdout.splitlines()[0].endswith(
+        f": database {masked} (DATABASE_URL): empty, creating the schema"), stdout
     stdout, _ = serve_once(data_dir, env=env)
     assert stdout.splitlines()[0].endswith(f": database {masked} (DATABASE_URL)"), stdout
     password = make_url(url).password

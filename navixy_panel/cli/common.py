@@ -205,7 +205,8 @@ def check_secret_key(settings: Settings) -> SecretBox:
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """Which database a command uses and whether it was just created."""
+    """Which database a command uses and whether it is new (described before it is
+    started, so the words say what is about to happen)."""
 
     url: str | None  # DATABASE_URL, or None for the embedded server
     data_dir: Path
@@ -214,12 +215,12 @@ class Store:
     def describe(self) -> str:
         if self.url is not None:
             return (f"database {masked(self.url)} (DATABASE_URL)"
-                    + (": it was empty, schema created" if self.created else ""))
+                    + (": empty, creating the schema" if self.created else ""))
         source = ("set by NAVIXY_PANEL_DATA_DIR"
                   if os.environ.get("NAVIXY_PANEL_DATA_DIR", "").strip()
                   else "NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel in the current folder")
         if self.created:
-            return f"created a new database in {self.data_dir} ({source})"
+            return f"creating a new database in {self.data_dir} ({source})"
         return f"database in {self.data_dir} (embedded PostgreSQL; {source})"
 
 

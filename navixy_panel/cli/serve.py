@@ -3,8 +3,8 @@
 Before anything is started, `serve` checks what it can check cheaply (the
 address to listen on, the data directory or DATABASE_URL, the secret key), so
 a wrong environment is one line and exit status 2, not a traceback after the
-database has been started. Once the database is up it prints one start-up line
-naming the database in use, and says when it has just been created.
+database has been started. Its first line then names the database in use, and
+says when it is a new one being created.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import dataclasses
 import errno
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -90,22 +89,21 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     from navixy_panel.app import create_app
     from navixy_panel.cli.demo import demo_ctx
 
-    if args.demo:
-        settings = open_loopback_for_demo(settings)
-    store: Store | None = None
     if not args.reuse_port:  # not a worker of `serve --workers N`: its parent checked it all
         check_listen(args.host, args.port)
         store = check_start(settings)
+        # The first line, before anything is started: whatever the database or the demo
+        # print next (or Ctrl-C), the user has seen which database this is.
+        print(startup_line(store), flush=True)
+    if args.demo:
+        settings = open_loopback_for_demo(settings)
     if args.workers > 1:
         from navixy_panel.cli import workers
 
-        assert store is not None
-        workers.run(args, settings, store)
+        workers.run(args, settings)
         return
     settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate)
     app = create_app(settings)
-    if store is not None:
-        app.cleanup_ctx.append(startup_line_ctx(store))
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port))
     try:
@@ -121,17 +119,6 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 def startup_line(store: Store) -> str:
     return f"navixy-panel {version()}: {store.describe()}"
-
-
-def startup_line_ctx(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Printed once the database is up and migrated, before the demo and the
-    "Running on" line."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        print(startup_line(store), flush=True)
-        yield
-
-    return ctx
 
 
 def open_loopback_for_demo(settings: Settings) -> Settings:
