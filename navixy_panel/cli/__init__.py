@@ -17,7 +17,13 @@ from typing import NoReturn
 
 from navixy_panel import logs
 from navixy_panel.cli import dealers, gateways, serve
-from navixy_panel.cli.common import CommandError, StartupError, version
+from navixy_panel.cli.common import (
+    PROGRESS,
+    CommandError,
+    Interrupted,
+    StartupError,
+    version,
+)
 from navixy_panel.domain.errors import DomainError, InvalidInput
 from navixy_panel.security.secret_box import SecretKeyError
 from navixy_panel.settings import Settings, SettingsError
@@ -94,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     except DomainError as exc:
         print(f"navixy-panel: {_describe(exc)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:  # Ctrl+C before the service took over the signal
+    except Interrupted as exc:  # a signal while `serve` was starting (see serve.py)
+        print(f"navixy-panel: {exc}", file=sys.stderr)
+        sys.exit(exc.status)
+    except KeyboardInterrupt:  # Ctrl+C outside the service's own signal handling
+        logging.disable(logging.CRITICAL)  # no library's last words about what it cut short
+        print(f"navixy-panel: {PROGRESS.interrupted()}", file=sys.stderr)
         sys.exit(130)
 
 
