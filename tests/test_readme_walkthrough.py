@@ -58,15 +58,14 @@ class Output:
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    """An empty folder standing for the newcomer's current directory, with a
-    `navixy-panel` command on PATH that runs this checkout."""
+    """An empty folder standing for the newcomer's project folder (`work`), with the
+    `.venv/bin/navixy-panel` the README's first command installs, running this checkout."""
     path = Path(tempfile.mkdtemp(prefix="navixy-panel-test-readme-"))
-    bin_dir = path / "bin"
-    bin_dir.mkdir()
+    bin_dir = path / "work" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
     command = bin_dir / "navixy-panel"
     command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m navixy_panel "$@"\n')
     command.chmod(command.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    (path / "work").mkdir()
     yield path
     for process in postmasters(path):
         process.send_signal(signal.SIGINT)
@@ -76,7 +75,8 @@ def folder() -> Iterator[Path]:
 def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     blocks = walkthrough.blocks()
     assert [block.heading for block in blocks] == [
-        "Trying the Navixy face", "Managing gateways", "Trying the Webitel face", "Command line"]
+        "Trying the Navixy face", "Managing gateways", "Trying the Webitel face",
+        "Trying the command line"]
     deadline = time.monotonic() + 30  # another test's service may still be letting go
     while not all(port_free(port) for port in SINK_PORTS) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -85,12 +85,12 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
         warnings.warn("ports 1025/2525 are taken on this machine: the demo's SMTP sink "
                       "cannot start, so what it prints is not checked", stacklevel=1)
 
-    env = {**os.environ, "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ}
     for name in ("DATABASE_URL", "NAVIXY_PANEL_DATA_DIR", "NAVIXY_PANEL_SECRET_KEY"):
         env.pop(name, None)
     port = free_port()
     work = folder / "work"
-    server = subprocess.Popen(["navixy-panel", "serve", "--demo", "--port", str(port)],
+    server = subprocess.Popen([".venv/bin/navixy-panel", "serve", "--demo", "--port", str(port)],
                               cwd=work, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     output = Output(server)

@@ -1,4 +1,5 @@
-"""The README's walk-through, read from README.md itself.
+"""The README's walk-through, read from README.md itself (and from docs/*.md, should a
+block move there).
 
 A block marked `<!-- walkthrough -->` before its ```sh fence is run as one bash
 script (`-e -o pipefail`), with the README's `127.0.0.1:8080` replaced by the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+DOCS = README.parent / "docs"
 MARKER = "<!-- walkthrough -->"
 PROMISE = "# → "
 CONTINUED = "#    "
@@ -41,7 +43,16 @@ class Script:
     promises: list[list[str]]  # per step, the expected output lines
 
 
-def blocks(readme: Path = README) -> list[Block]:
+def blocks(*files: Path) -> list[Block]:
+    """The marked blocks of `files` in order; by default the README's, then those of
+    docs/*.md by file name."""
+    found = []
+    for each in files or (README, *sorted(DOCS.glob("*.md"))):
+        found += _blocks(each)
+    return found
+
+
+def _blocks(readme: Path) -> list[Block]:
     found = []
     heading = ""
     fenced = False

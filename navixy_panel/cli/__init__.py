@@ -47,7 +47,7 @@ environment variables (all optional):
                                  `navixy-panel key generate`
   NAVIXY_PANEL_CORS_ORIGINS      comma-separated origins allowed by CORS (default: none)
   NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS
-                                 networks test messages may be sent to (see the README)
+                                 networks test messages may be sent to (docs/security.md)
   NAVIXY_PANEL_SESSION_TTL       panel session lifetime in seconds (default: 86400)
   NAVIXY_PANEL_WEBITEL_TOKEN_TTL Webitel key/token lifetime in seconds (default: 86400)
   NAVIXY_PANEL_MAX_BODY_BYTES    largest request body (default: 1048576)

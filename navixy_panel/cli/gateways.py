@@ -45,7 +45,7 @@ def add_commands(commands: Any) -> None:
                         help="offer it to the owner's direct sub-dealers (default: not)")
     create.add_argument("--params", required=True, metavar="JSON",
                         help="SMTP params in Navixy's keys, e.g. '{\"mail.smtp.host\": "
-                        "\"smtp.example.com\", \"mail.smtp.port\": 587}' (see the README "
+                        "\"smtp.example.com\", \"mail.smtp.port\": 587}' (see docs/navixy.md "
                         "for every key and its default)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the SMTP password from standard input (one line)")
