@@ -158,8 +158,9 @@ def _index_page() -> str:
         ("/docs", "the interactive API page (Swagger UI): every operation of both faces, "
                   "with examples, to read and to try from the browser"),
         (DOCUMENT_URL, "the OpenAPI 3.1 document behind it"),
-        ("/readme", "the README, as plain text: running the service, configuration, the "
-                    "rules of each face (README.md at the top of the source tree)"),
+        ("/readme", "the README, as plain text: the quick start, a tour of both faces, the "
+                    "error codes and the commands (README.md at the top of the source "
+                    "tree; the reference is in its docs/ folder)"),
         ("/health", "liveness probe"),
         ("/ready", "readiness probe (the database answers)"),
         ("/metrics", "Prometheus metrics"),

@@ -185,7 +185,8 @@ def configure(settings: Settings) -> None:
 # request head has arrived, closes the connection, so it is that bound (and the idle limit
 # of a kept-alive connection). The body is bounded by NAVIXY_PANEL_REQUEST_TIMEOUT, since
 # handlers read it. A reverse proxy in front must close idle upstream connections sooner
-# than this, or it may reuse one the service is closing (README, "Behind a reverse proxy").
+# than this, or it may reuse one the service is closing (docs/security.md, "Behind a
+# reverse proxy").
 HEADER_TIMEOUT_SECONDS = 15.0
 
 # What `web.run_app` / `AppRunner` need: every access line through AccessLogger, and the

@@ -17,7 +17,13 @@ from typing import NoReturn
 
 from navixy_panel import logs
 from navixy_panel.cli import dealers, gateways, serve
-from navixy_panel.cli.common import CommandError, StartupError, version
+from navixy_panel.cli.common import (
+    PROGRESS,
+    CommandError,
+    Interrupted,
+    StartupError,
+    version,
+)
 from navixy_panel.domain.errors import DomainError, InvalidInput
 from navixy_panel.security.secret_box import SecretKeyError
 from navixy_panel.settings import Settings, SettingsError
@@ -37,10 +43,11 @@ environment variables (all optional):
                                  relative to the current folder)
   NAVIXY_PANEL_SECRET_KEY        Fernet keys for SMTP passwords, comma-separated, newest
                                  first (required with DATABASE_URL; default: generated
-                                 into the data directory)
+                                 into the data directory); make one with
+                                 `navixy-panel key generate`
   NAVIXY_PANEL_CORS_ORIGINS      comma-separated origins allowed by CORS (default: none)
   NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS
-                                 networks test messages may be sent to (see the README)
+                                 networks test messages may be sent to (docs/security.md)
   NAVIXY_PANEL_SESSION_TTL       panel session lifetime in seconds (default: 86400)
   NAVIXY_PANEL_WEBITEL_TOKEN_TTL Webitel key/token lifetime in seconds (default: 86400)
   NAVIXY_PANEL_MAX_BODY_BYTES    largest request body (default: 1048576)
@@ -93,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     except DomainError as exc:
         print(f"navixy-panel: {_describe(exc)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:  # Ctrl+C before the service took over the signal
+    except Interrupted as exc:  # a signal while `serve` was starting (see serve.py)
+        print(f"navixy-panel: {exc}", file=sys.stderr)
+        sys.exit(exc.status)
+    except KeyboardInterrupt:  # Ctrl+C outside the service's own signal handling
+        logging.disable(logging.CRITICAL)  # no library's last words about what it cut short
+        print(f"navixy-panel: {PROGRESS.interrupted()}", file=sys.stderr)
         sys.exit(130)
 
 

@@ -47,6 +47,29 @@ class StartupError(Exception):
     """The environment does not let the command start: one line, exit status 2."""
 
 
+class Progress:
+    """What the command is doing while it starts, so that Ctrl-C then says what it cut
+    short in one line (and that running it again is the fix: every start-up step is
+    redone or resumed by the next start)."""
+
+    def __init__(self) -> None:
+        self.doing: str | None = None
+
+    def interrupted(self) -> str:
+        return f"interrupted while {self.doing}; run again" if self.doing else "interrupted"
+
+
+PROGRESS = Progress()
+
+
+class Interrupted(Exception):
+    """A signal ended the start: one line, exit status 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.status = 128 + signum
+
+
 def read_secret(args: argparse.Namespace, prompt: str = "Password: ") -> str | None:
     if getattr(args, "password", None):
         return str(args.password)
@@ -205,7 +228,8 @@ def check_secret_key(settings: Settings) -> SecretBox:
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """Which database a command uses and whether it was just created."""
+    """Which database a command uses and whether it is new (described before it is
+    started, so the words say what is about to happen)."""
 
     url: str | None  # DATABASE_URL, or None for the embedded server
     data_dir: Path
@@ -214,12 +238,12 @@ class Store:
     def describe(self) -> str:
         if self.url is not None:
             return (f"database {masked(self.url)} (DATABASE_URL)"
-                    + (": it was empty, schema created" if self.created else ""))
+                    + (": empty, creating the schema" if self.created else ""))
         source = ("set by NAVIXY_PANEL_DATA_DIR"
                   if os.environ.get("NAVIXY_PANEL_DATA_DIR", "").strip()
                   else "NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel in the current folder")
         if self.created:
-            return f"created a new database in {self.data_dir} ({source})"
+            return f"creating a new database in {self.data_dir} ({source})"
         return f"database in {self.data_dir} (embedded PostgreSQL; {source})"
 
 
@@ -259,7 +283,9 @@ def database_url(settings: Settings, *, create: bool = True) -> Iterator[str]:
         yield store.url
         return
     server = EmbeddedPostgres(settings.data_dir)
+    PROGRESS.doing = "creating the database" if store.created else "starting the database"
     url = server.start()
+    PROGRESS.doing = None
     if store.created:
         print(f"navixy-panel: {store.describe()}; the service uses the database of the "
               "folder it runs in", file=sys.stderr)
@@ -273,7 +299,9 @@ def run_use_case(settings: Settings, work: Callable[[Context], Awaitable[T]], *,
                  create: bool = True) -> T:
     """Migrates, then runs `work` with a use-case context of its own."""
     with database_url(settings, create=create) as url:
+        PROGRESS.doing = "upgrading the database schema"
         migrate.upgrade(url)
+        PROGRESS.doing = None
         return with_context(url, settings, work)
 
 

@@ -1,4 +1,5 @@
-"""`dealer create`, `dealer update`, `dealer list`: the operator's dealer commands."""
+"""`dealer create`, `dealer update`, `dealer unlock`, `dealer list`: the operator's dealer
+commands."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def add_commands(commands: Any) -> None:
     change.add_argument("login", help="the dealer's login")
     _dealer_options(change, creating=False)
     change.set_defaults(run=run_update)
+
+    unlock = dealer.add_parser(
+        "unlock", help="let a login locked by failed logins log in again",
+        description="Forget the login's failed logins, so it is no longer refused with "
+        "code 15 (Webitel 429) before its window ends (NAVIXY_PANEL_LOGIN_FAILURE_WINDOW). "
+        "Prints {\"login\": \"L\", \"failures_cleared\": N}. Failures counted per "
+        "client address are not cleared: they expire with their window.")
+    unlock.add_argument("login", help="the dealer's login")
+    unlock.set_defaults(run=run_unlock)
 
     listing = dealer.add_parser("list", help="list every dealer",
                                 description="List every dealer: a table, or JSON with --json.")
@@ -117,6 +127,14 @@ def run_update(args: argparse.Namespace, settings: Settings) -> None:
         return {"id": dealer.id, "login": dealer.login, "block_status": dealer.block_status}
 
     print(json.dumps(run_use_case(settings, work)))
+
+
+def run_unlock(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(ctx: Context) -> dict[str, Any]:
+        return {"login": args.login,
+                "failures_cleared": await operator.unlock_login(ctx, args.login)}
+
+    print(json.dumps(run_use_case(settings, work, create=False)))
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Operator commands for gateways: `gateway create`, `gateway list` and `rotate-secrets`.
+"""Operator commands for gateways: `gateway create`, `gateway list`, and for the key
+that encrypts their passwords: `key generate`, `rotate-secrets`.
 
 `gateway create` is how a platform operator sets up relays the API refuses,
 such as a leasable `mandrill_smtp` gateway (any provider name here is an
@@ -18,6 +19,7 @@ from navixy_panel.cli.common import CommandError, print_table, read_secret, run_
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.http.plumbing import flatten
+from navixy_panel.security.secret_box import new_key
 from navixy_panel.settings import Settings
 from navixy_panel.usecases import operator
 from navixy_panel.usecases.context import Context
@@ -43,7 +45,7 @@ def add_commands(commands: Any) -> None:
                         help="offer it to the owner's direct sub-dealers (default: not)")
     create.add_argument("--params", required=True, metavar="JSON",
                         help="SMTP params in Navixy's keys, e.g. '{\"mail.smtp.host\": "
-                        "\"smtp.example.com\", \"mail.smtp.port\": 587}' (see the README "
+                        "\"smtp.example.com\", \"mail.smtp.port\": 587}' (see docs/navixy.md "
                         "for every key and its default)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the SMTP password from standard input (one line)")
@@ -56,12 +58,27 @@ def add_commands(commands: Any) -> None:
                          help="one JSON array instead of a table")
     listing.set_defaults(run=run_list)
 
+    key = commands.add_parser(
+        "key", help="make a key for NAVIXY_PANEL_SECRET_KEY",
+        description="The key that encrypts stored SMTP passwords.",
+    ).add_subparsers(required=True, metavar="ACTION", title="actions")
+    key.add_parser(
+        "generate", help="print a new key",
+        description="Print a new Fernet key for NAVIXY_PANEL_SECRET_KEY (needs no "
+        "database). Keep it apart from the database backups: together they reveal the "
+        "SMTP passwords, and without it those passwords are lost.",
+    ).set_defaults(run=run_generate_key)
+
     commands.add_parser(
         "rotate-secrets", help="re-encrypt every SMTP password with the newest "
         "NAVIXY_PANEL_SECRET_KEY",
         description="Re-encrypt every stored SMTP password with the first key of "
         "NAVIXY_PANEL_SECRET_KEY; prints {\"rotated\": N}. To rotate: prepend a new key "
         "(NEW,OLD), run this, then drop OLD.").set_defaults(run=run_rotate_secrets)
+
+
+def run_generate_key(args: argparse.Namespace, settings: Settings) -> None:
+    print(new_key())
 
 
 def run_create(args: argparse.Namespace, settings: Settings) -> None:

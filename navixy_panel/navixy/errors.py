@@ -24,12 +24,19 @@ from navixy_panel.http.plumbing import (
     json_response,
 )
 
-# code: (description, HTTP status) from Navixy's general error table.
+# What a body may be, named in code 5's description so a client learns the fix.
+ACCEPTED_BODIES = ("accepted bodies: application/json (an object), "
+                   "application/x-www-form-urlencoded, multipart/form-data")
+
+# code: (description, HTTP status) from Navixy's general error table. Navixy's words
+# come first; codes 3 and 5 then say what to send instead, since a newcomer's first
+# call most often fails on where the hash goes or on the body's type.
 ERROR_TABLE: dict[int, tuple[str, int]] = {
     1: ("Database error", 500),
-    3: ("Wrong hash", 400),
+    3: ("Wrong hash: send the session hash from account/auth as the hash parameter "
+        "or in the header Authorization: NVX <hash>", 400),
     4: ("User or API key not found or session ended", 400),
-    5: ("Wrong request format", 400),
+    5: (f"Wrong request format; {ACCEPTED_BODIES}", 400),
     6: ("Unexpected error", 500),
     7: ("Invalid parameters", 400),
     9: ("Too large request", 412),
@@ -102,7 +109,7 @@ def translate(error: BaseException) -> NavixyError:
         if error.too_large:
             return NavixyError(9)
         detail = f": {error.detail}" if error.detail else ""
-        return NavixyError(5, f"Wrong request format{detail}")
+        return NavixyError(5, f"Wrong request format{detail}; {ACCEPTED_BODIES}")
     if isinstance(error, web.HTTPRequestEntityTooLarge):
         return NavixyError(9)
     if isinstance(error, TimedOut):

@@ -19,6 +19,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILE = "secret.key"
+# Every message about a missing or malformed key ends with how to make one.
+MAKE_ONE = "make one with `navixy-panel key generate`"
+# Why the key is kept apart from the database backups: together they give away every
+# stored SMTP password, apart a stolen backup gives away none.
+KEEP_APART = ("keep it apart from the database backups (together they reveal the SMTP "
+              "passwords; without the key those passwords are lost)")
 
 
 class SecretKeyError(RuntimeError):
@@ -28,7 +34,8 @@ class SecretKeyError(RuntimeError):
 class SecretBox:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
-            raise SecretKeyError("no secret key configured (NAVIXY_PANEL_SECRET_KEY)")
+            raise SecretKeyError(
+                f"no secret key configured (NAVIXY_PANEL_SECRET_KEY); {MAKE_ONE}")
         self._fernet = MultiFernet([_fernet(key, position) for position, key in enumerate(keys)])
         self._newest = base64.urlsafe_b64decode(keys[0].encode("ascii"))
 
@@ -65,8 +72,12 @@ def _fernet(key: str, position: int) -> Fernet:
     except (ValueError, binascii.Error, UnicodeEncodeError):
         raise SecretKeyError(
             f"NAVIXY_PANEL_SECRET_KEY entry {position + 1} is not a Fernet key (32 url-safe "
-            "base64-encoded bytes; make one with `python -c 'from cryptography.fernet import "
-            "Fernet; print(Fernet.generate_key().decode())'`)") from None
+            f"base64-encoded bytes); {MAKE_ONE}") from None
+
+
+def new_key() -> str:
+    """A fresh key in the form NAVIXY_PANEL_SECRET_KEY takes."""
+    return Fernet.generate_key().decode("ascii")
 
 
 def load_or_create_key(data_dir: Path) -> str:
@@ -78,7 +89,7 @@ def load_or_create_key(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return path.read_text().strip()
-    key = Fernet.generate_key().decode("ascii")
+    key = new_key()
     descriptor, temporary = tempfile.mkstemp(dir=data_dir, prefix=".secret-key-")
     try:
         with os.fdopen(descriptor, "w") as handle:  # mkstemp creates it 0600
@@ -98,9 +109,8 @@ def keys_for(configured: Sequence[str], data_dir: Path, embedded: bool) -> list[
         return list(configured)
     if embedded:
         return [load_or_create_key(data_dir)]
-    raise SecretKeyError("NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set "
-                         "(keep it with your database backups: without it, stored SMTP "
-                         "passwords are lost)")
+    raise SecretKeyError("NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set; "
+                         f"{MAKE_ONE}, and {KEEP_APART}")
 
 
 class MissingSecretBox(SecretBox):

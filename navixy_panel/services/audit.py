@@ -33,11 +33,15 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 async def record(session: AsyncSession, actor: Actor, *, dealer_id: int, action: str,
-                 gateway_id: int | None = None, changes: dict[str, Any] | None = None) -> None:
+                 changes: dict[str, Any], gateway_id: int | None = None) -> None:
+    """Nothing is recorded when nothing changed: a form saved as it was (which the
+    admin panel does on every save) would otherwise bury the real changes."""
+    if not changes:
+        return
     await session.execute(insert(AuditEvent).values(
         dealer_id=dealer_id, actor_id=actor.dealer_id, actor=actor.login, face=actor.face,
         client_address=actor.client_address, action=action, gateway_id=gateway_id,
-        changes=changes or {}))
+        changes=changes))
 
 
 PARENT = "parent"  # how a dealer's trail names a change made by any dealer above it

@@ -208,7 +208,8 @@ async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
                           .values(bound_gateway_id=gateway_id))
     await audit.record(session, actor, dealer_id=dealer_id, action="gateway.bind",
                        gateway_id=gateway_id,
-                       changes={"bound_gateway": [previous, gateway_id]})
+                       changes={} if previous == gateway_id
+                       else {"bound_gateway": [previous, gateway_id]})
 
 
 async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,

@@ -41,7 +41,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
     """`domain`, when given (Webitel's `login@domain`), must be the dealer's own."""
     settings = ctx.settings
     window = settings.login_failure_window_seconds
-    limits = ((f"login-failures:{login}", settings.login_failures_per_login),
+    limits = ((login_failures_bucket(login), settings.login_failures_per_login),
               (f"address-failures:{client_address}", settings.login_failures_per_address))
     reserved: list[tuple[str, dt.datetime]] = []
     async with ctx.unit_of_work() as uow:
@@ -69,6 +69,12 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
     if blocked:
         raise Blocked()
     return LoggedIn(found.dealer_id, login, found.domain, found.permissions, secret, expires_at)
+
+
+def login_failures_bucket(login: str) -> str:
+    """The counter of a login's failures, keyed by the login as typed (so an unknown
+    login is counted too) and shared by both faces."""
+    return f"login-failures:{login}"
 
 
 def session_key(kind: str, secret: str) -> str:

@@ -13,8 +13,9 @@ from navixy_panel.domain.errors import NotFound
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.mail import destinations
 from navixy_panel.security.passwords import hash_password_async
-from navixy_panel.services import dealers, gateways
+from navixy_panel.services import dealers, gateways, rate_limits
 from navixy_panel.usecases.context import Context
+from navixy_panel.usecases.logins import login_failures_bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,17 @@ async def update_dealer(ctx: Context, login: str, *, password: str | None = None
             uow.changes.everything = True  # its sessions' digests are not known here
         return DealerSummary(dealer.id, dealer.login, dealer.title, dealer.domain, None,
                              dealer.block_status, dealer.bound_gateway_id)
+
+
+async def unlock_login(ctx: Context, login: str) -> int:
+    """Clears the login's failure counts, so a login locked by mistyped passwords
+    (code 15, Webitel 429) works again at once; returns how many failures it forgot.
+    The per-address counts are keyed by address alone, shared by every login tried from
+    it, so they are left to expire with their window."""
+    async with ctx.unit_of_work() as uow:
+        if await dealers.by_login(uow.session, login) is None:
+            raise NotFound(f"dealer {login!r} does not exist")
+        return await rate_limits.clear(uow.session, login_failures_bucket(login))
 
 
 async def list_dealers(ctx: Context) -> list[DealerSummary]:

@@ -85,7 +85,9 @@ async def test_json_labelled_as_form_is_read_as_json(api: Api) -> None:
 # -- every error code of the transport, with its HTTP status and JSON body ---
 
 async def test_code_3_missing_or_malformed_hash(api: Api) -> None:
-    expected = {"success": False, "status": {"code": 3, "description": "Wrong hash"}}
+    expected = {"success": False, "status": {"code": 3, "description": (
+        "Wrong hash: send the session hash from account/auth as the hash parameter or in "
+        "the header Authorization: NVX <hash>")}}
     assert await api.error("gateways/email/list", 3, 400) == expected
     assert await api.error("gateways/email/list", 3, 400, form={"hash": ""}) == expected
     assert await api.error("gateways/email/list", 3, 400, form={"hash": "xyz"}) == expected
@@ -93,6 +95,10 @@ async def test_code_3_missing_or_malformed_hash(api: Api) -> None:
     assert await api.error("gateways/email/list", 3, 400,
                            headers={"Authorization": "NVX" + "a" * 32}) == expected
     assert await api.error("gateways/email/list", 3, 400, hash="A" * 32) == expected
+    # a bare hash, or another scheme, is not where the description says it goes
+    for header in ("a" * 32, "Bearer " + "a" * 32):
+        assert await api.error("gateways/email/list", 3, 400,
+                               headers={"Authorization": header}) == expected
 
 
 async def test_code_4_unknown_hash(api: Api) -> None:
@@ -109,12 +115,17 @@ async def test_code_5_malformed_json(api: Api, body: bytes) -> None:
     assert response.status == 400
     payload = await response.json()
     assert payload["success"] is False and payload["status"]["code"] == 5
+    assert payload["status"]["description"].endswith(
+        "; accepted bodies: application/json (an object), application/x-www-form-urlencoded, "
+        "multipart/form-data"), payload
 
 
 async def test_code_5_unknown_body_type(api: Api) -> None:
     response = await api.client.post("/v2/panel/account/auth", data=b"login=x",
                                       headers={"Content-Type": "text/csv"})
-    assert (response.status, (await response.json())["status"]["code"]) == (400, 5)
+    assert (response.status, await response.json()) == (400, {"success": False, "status": {
+        "code": 5, "description": "Wrong request format; accepted bodies: application/json "
+        "(an object), application/x-www-form-urlencoded, multipart/form-data"}})
 
 
 def with_action(path: str, handler: Handler) -> dict[str, Action]:

@@ -71,6 +71,33 @@ async def test_dealer_update_ends_sessions(api: Api, database_url: str) -> None:
     await api.error("gateways/email/list", 4, 400, hash=second)
 
 
+async def test_dealer_unlock_lets_a_locked_login_log_in_again(
+        make_client, db, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    api = Api(await make_client(login_failures_per_login=10,
+                                login_failures_per_address=1000), db)
+    await api.dealer("d1")
+    await api.dealer("d2")
+    for _ in range(10):
+        await api.error("account/auth", 12, 400, form={"login": "d1", "password": "mistyped"})
+    await api.error("account/auth", 12, 400, form={"login": "d2", "password": "mistyped"})
+    locked = await api.error("account/auth", 15, 429, form={"login": "d1", "password": PASSWORD})
+    assert locked["status"]["description"] == "Too many requests (rate limit exceeded)"
+
+    done = run("dealer", "unlock", "d1", database_url=database_url)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout) == {"login": "d1", "failures_cleared": 10}
+    assert await api.login("d1")
+    # only that login's count: d2's failure and the address's count are kept
+    rows = await api.sql("SELECT bucket, hits FROM rate_counters WHERE hits > 0 ORDER BY bucket")
+    assert [(r.bucket, r.hits) for r in rows] == [("address-failures:127.0.0.1", 11),
+                                                   ("login-failures:d2", 1)]
+    done = run("dealer", "unlock", "d1", database_url=database_url)
+    assert json.loads(done.stdout) == {"login": "d1", "failures_cleared": 0}
+    done = run("dealer", "unlock", "ghost", database_url=database_url)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "navixy-panel: dealer 'ghost' does not exist\n"
+
+
 def test_bad_environment_is_reported_before_anything_runs() -> None:
     done = run("migrate", env={"DATABASE_URL": "mysql://nope", "NAVIXY_PANEL_LOG_FORMAT": "xml"})
     assert done.returncode == 2

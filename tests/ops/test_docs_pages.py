@@ -85,7 +85,7 @@ async def test_index_points_to_the_docs_the_readme_and_the_probes(client: TestCl
     assert "Content-Security-Policy" in response.headers
     readme = await (await client.get("/readme")).text()
     assert readme.startswith("# navixy-panel")
-    assert "## Layout" in readme
+    assert "## Quick tour" in readme
 
 
 # -- in a browser ---------------------------------------------------------------------------

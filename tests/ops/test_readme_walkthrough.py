@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -40,31 +41,31 @@ class Output:
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    """An empty folder standing for the newcomer's current directory, with a
-    `navixy-panel` command on PATH that runs this checkout."""
+    """An empty folder standing for the newcomer's project folder (`work`), with the
+    `.venv/bin/navixy-panel` the README's first command installs, running this checkout."""
     with scratch_folder("readme") as path:
-        bin_dir = path / "bin"
-        bin_dir.mkdir()
+        bin_dir = path / "work" / ".venv" / "bin"
+        bin_dir.mkdir(parents=True)
         command = bin_dir / "navixy-panel"
         command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m navixy_panel "$@"\n')
         command.chmod(command.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        (path / "work").mkdir()
         yield path
 
 
 def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     blocks = walkthrough.blocks()
     assert [block.heading for block in blocks] == [
-        "Trying the Navixy face", "Managing gateways", "Trying the Webitel face", "Command line"]
+        "Trying the Navixy face", "Managing gateways", "Trying the Webitel face",
+        "Trying the command line"]
     # Ports of its own: a `serve --demo` may be running beside the suite on the
     # README's 8080, 1025 and 2525; the blocks are rewritten to these.
     port, own_smtp, relay_smtp = free_ports(3)
     sink_line = f"demo SMTP sink 127.0.0.1:{own_smtp}: message from "
-    env = {**os.environ, "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ}
     for name in DATABASE_VARIABLES:
         env.pop(name, None)
     work = folder / "work"
-    server = subprocess.Popen(["navixy-panel", "serve", "--demo", "--port", str(port),
+    server = subprocess.Popen([".venv/bin/navixy-panel", "serve", "--demo", "--port", str(port),
                                "--demo-smtp-ports", f"{own_smtp},{relay_smtp}"],
                               cwd=work, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -91,7 +92,10 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     text = output.text()
     assert server.returncode == 0, text
     data_dir = (work / ".navixy-panel").resolve()
-    assert f"created a new database in {data_dir}" in text
+    # what the README says of the first line, of all `serve` prints (stdout and stderr)
+    assert text.splitlines()[0] == (
+        f"navixy-panel {metadata.version('navixy-panel')}: creating a new database in "
+        f"{data_dir} (NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel in the current folder)")
     assert "login 'dealer' password 'dealer-demo-password'" in text
     assert "  | Subject: Test message from navixy-panel" in text
     assert "  | To: ops@example.org" in text

@@ -42,14 +42,19 @@ def environment_with(env: dict[str, str | None] | None) -> dict[str, str]:
     return environment
 
 
-def command(*args: str, env: dict[str, str | None] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """In a folder of its own: a `serve` that got past its checks would otherwise
-    start a database in the current folder's .navixy-panel."""
-    with scratch_folder("command") as cwd:
-        return subprocess.run([sys.executable, "-m", "navixy_panel", *args], cwd=cwd,
+def command(*args: str, env: dict[str, str | None] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """In a folder of its own (or `cwd`): a `serve` that got past its checks would
+    otherwise start a database in the current folder's .navixy-panel."""
+    def run(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "navixy_panel", *args], cwd=folder,
                               env=environment_with(env), capture_output=True, text=True,
                               timeout=timeout)
+
+    if cwd is not None:
+        return run(cwd)
+    with scratch_folder("command") as folder:
+        return run(folder)
 
 
 def refused(done: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -147,10 +152,23 @@ def test_database_that_does_not_answer() -> None:
 
 def test_secret_key_missing_or_malformed(database_url: str) -> None:
     refused(command("serve", "--port", str(free_port()), env={"DATABASE_URL": database_url}),
-            "NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set")
+            "NAVIXY_PANEL_SECRET_KEY is required when DATABASE_URL is set",
+            "make one with `navixy-panel key generate`",
+            "keep it apart from the database backups")
     refused(command("serve", "--port", str(free_port()),
                     env={"DATABASE_URL": database_url, "NAVIXY_PANEL_SECRET_KEY": "not-a-key"}),
-            "NAVIXY_PANEL_SECRET_KEY entry 1 is not a Fernet key")
+            "NAVIXY_PANEL_SECRET_KEY entry 1 is not a Fernet key",
+            "make one with `navixy-panel key generate`")
+
+
+def test_key_generate_prints_a_usable_key_without_a_database(data_dir: Path) -> None:
+    first, second = (command("key", "generate", cwd=data_dir) for _ in range(2))
+    for done in (first, second):
+        assert (done.returncode, done.stderr) == (0, "")
+        assert len(done.stdout.splitlines()) == 1
+        Fernet(done.stdout.strip().encode())  # raises if it is not a key
+    assert first.stdout != second.stdout
+    assert not (data_dir / ".navixy-panel").exists()
 
 
 async def test_secret_key_that_cannot_open_the_stored_passwords(api: Api,
@@ -200,7 +218,7 @@ def test_startup_line_names_the_data_directory_and_says_when_it_is_new(
     stdout, stderr = serve_once(data_dir, env={"NAVIXY_PANEL_DATA_DIR": None}, cwd=work)
     folder = (work / ".navixy-panel").resolve()
     first = stdout.splitlines()[0]
-    assert first == (f"navixy-panel {metadata.version('navixy-panel')}: created a new "
+    assert first == (f"navixy-panel {metadata.version('navixy-panel')}: creating a new "
                      f"database in {folder} (NAVIXY_PANEL_DATA_DIR unset: ./.navixy-panel "
                      "in the current folder)"), stdout
     stdout, stderr = serve_once(data_dir, env={"NAVIXY_PANEL_DATA_DIR": None}, cwd=work)
@@ -223,7 +241,8 @@ def test_startup_line_masks_database_url_and_says_when_the_schema_was_made(
     from sqlalchemy.engine import make_url
 
     masked = make_url(shown).render_as_string(hide_password=True)
-    assert f": database {masked} (DATABASE_URL): it was empty, schema created" in stdout
+    assert stdout.splitlines()[0].endswith(
+        f": database {masked} (DATABASE_URL): empty, creating the schema"), stdout
     stdout, _ = serve_once(data_dir, env=env)
     assert stdout.splitlines()[0].endswith(f": database {masked} (DATABASE_URL)"), stdout
     password = make_url(url).password

@@ -49,6 +49,37 @@ async def test_changes_are_recorded_newest_first_without_secrets(api: Api) -> No
     assert page["count"] == 5
 
 
+async def test_a_save_that_changes_nothing_records_nothing(api: Api) -> None:
+    await api.dealer("d1", domain="d1.example")
+    h = await api.login("d1")
+    gateway = {"label": "relay", "provider": "smtp", "leasable": False,
+               "params": {"mail.smtp.host": "smtp.example", "mail.smtp.auth": True,
+                          "mail.smtp.user": "u", "mail.smtp.password": PASSWORD}}
+    gateway_id = (await api.ok("gateways/email/create", hash=h, json={"gateway": gateway}))["id"]
+    await api.ok("gateways/email/bind", hash=h, json={"gateway_id": gateway_id})
+    identity = {"email_from": "Fleet <a@d1.example>", "email_footer": "-- d1"}
+    await api.ok("dealer/settings/notification/email/update", hash=h, json=identity)
+    assert (await api.ok("gateways/email/audit", hash=h))["count"] == 3
+
+    # the same again, as the admin panel saves its form: the password kept (null)
+    unchanged = {**gateway, "id": gateway_id,
+                 "params": {**gateway["params"], "mail.smtp.password": None}}
+    await api.ok("gateways/email/update", hash=h, json={"gateway": unchanged})
+    await api.ok("gateways/email/bind", hash=h, json={"gateway_id": gateway_id})
+    await api.ok("dealer/settings/notification/email/update", hash=h, json=identity)
+    body = await api.ok("gateways/email/audit", hash=h)
+    assert [e["action"] for e in body["list"]] == [
+        "sender.update", "gateway.bind", "gateway.create"]
+    assert body["count"] == 3
+
+    # and a real change after them is recorded as before
+    await api.ok("dealer/settings/notification/email/update", hash=h,
+                 json={**identity, "email_footer": "-- d1 fleet"})
+    body = await api.ok("gateways/email/audit", hash=h, json={"limit": 1})
+    assert (body["count"], body["list"][0]["changes"]) == (
+        4, {"email_footer": ["-- d1", "-- d1 fleet"]})
+
+
 async def test_webitel_changes_and_visibility(api: Api) -> None:
     await api.dealer("d1", domain="d1.example")
     await api.dealer("other")
