@@ -78,7 +78,8 @@ def certificate_context() -> ssl.SSLContext:
 def aiosmtpd_server(*, host: str = "127.0.0.1", starttls: ssl.SSLContext | None = None,
                     implicit_tls: ssl.SSLContext | None = None,
                     authenticator: Callable[..., AuthResult] | None = None,
-                    handler: Any = None, port: int | None = None) -> Iterator[Server]:
+                    handler: Any = None, port: int | None = None,
+                    auth_require_tls: bool = False) -> Iterator[Server]:
     recorder = handler or Recorder()
     kwargs: dict[str, Any] = {}
     if starttls is not None:
@@ -86,7 +87,9 @@ def aiosmtpd_server(*, host: str = "127.0.0.1", starttls: ssl.SSLContext | None 
     if implicit_tls is not None:
         kwargs["ssl_context"] = implicit_tls
     if authenticator is not None:
-        kwargs.update(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+        # auth_require_tls: AUTH offered only after STARTTLS, as on a submission port.
+        kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls,
+                      auth_required=True)
     port = port or free_port(host)
     controller = Controller(recorder, hostname=host, port=port, **kwargs)
     controller.start()
@@ -98,10 +101,11 @@ def aiosmtpd_server(*, host: str = "127.0.0.1", starttls: ssl.SSLContext | None 
 
 @contextlib.contextmanager
 def smtp_server(*, starttls: bool = False, implicit_tls: bool = False,
-                auth: bool = False) -> Iterator[Server]:
+                auth: bool = False, auth_after_tls: bool = False) -> Iterator[Server]:
     with aiosmtpd_server(starttls=certificate_context() if starttls else None,
                          implicit_tls=certificate_context() if implicit_tls else None,
-                         authenticator=_authenticate if auth else None) as server:
+                         authenticator=_authenticate if auth else None,
+                         auth_require_tls=auth_after_tls) as server:
         yield server
 
 

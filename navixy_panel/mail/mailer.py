@@ -2,7 +2,8 @@
 
 Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
 connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
-server offers it (and refused when `starttls.required` and it does not);
+server offers it, then greeted again (refused when `starttls.required` and it
+does not offer it);
 certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
@@ -178,6 +179,10 @@ async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password
     if not use_ssl and params[STARTTLS]:
         if client.supports_extension("starttls"):
             dialogue("STARTTLS", (await client.starttls(timeout=_cut(client, deadline))).code)
+            # STARTTLS discards what the server said before it (RFC 3207): its AUTH
+            # mechanisms are only known from a new EHLO, and may differ from the
+            # plain-text ones (Postfix's submission port offers none before TLS).
+            dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
         elif params[STARTTLS_REQUIRED]:
             raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
     if params[AUTH]:
