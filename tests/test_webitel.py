@@ -70,9 +70,11 @@ def seed_document(gateway_id: int, description: str) -> dict[str, Any]:
 
 def relay_settings(port: int, password: str | None = SMTP_PASSWORD, *,
                    host: str = "127.0.0.1", description: str = "Relay") -> dict[str, Any]:
-    """Settings pointing at a local aiosmtpd server with AUTH."""
+    """Settings pointing at a local aiosmtpd server with STARTTLS (its certificate from
+    a throwaway CA) and AUTH: `secure: false` with a login never logs in without TLS."""
     return {"provider": "smtp", "description": description, "from": "relay@d1.example",
             "options": {"host": host, "port": port, "secure": False, "debug": False,
+                        "tls": {"rejectUnauthorized": False},
                         "auth": {"user": SMTP_USER, "pass": password}}}
 
 
@@ -307,7 +309,7 @@ async def test_delete_of_a_gateway_sub_dealers_use_is_409(api: Api, webitel: Web
 @pytest.mark.parametrize("how", ["put-null", "post-null", "put-back-what-get-gave"])
 async def test_replace_without_password_keeps_it_for_the_same_destination(
         api: Api, webitel: Webitel, how: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         status, created = await webitel.call("POST", auth=auth,
                                              json=relay_settings(server.port))
@@ -336,7 +338,7 @@ async def test_replace_without_password_keeps_it_for_the_same_destination(
 @pytest.mark.parametrize("method", ["PUT", "POST"])
 async def test_changed_host_without_password_is_refused(api: Api, webitel: Webitel,
                                                         method: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         dealer_id, auth = await dealer_session(api)
         assert (await webitel.call("POST", auth=auth, json=relay_settings(server.port)))[0] == 200
         before = await stored(api)
@@ -353,7 +355,7 @@ async def test_changed_host_without_password_is_refused(api: Api, webitel: Webit
 
 
 async def test_changed_host_with_a_new_password_is_accepted(api: Api, webitel: Webitel) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth, json=relay_settings(1, "old-password-1"))
         status, body = await webitel.call("PUT", auth=auth, json=relay_settings(server.port))
@@ -368,7 +370,7 @@ async def test_changed_host_with_a_new_password_is_accepted(api: Api, webitel: W
 
 @pytest.mark.parametrize("to_in", ["path", "body"])
 async def test_test_send_delivers(api: Api, webitel: Webitel, to_in: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth, json=relay_settings(server.port))
         if to_in == "path":
@@ -392,7 +394,7 @@ async def test_test_send_delivers(api: Api, webitel: Webitel, to_in: str) -> Non
 
 async def test_test_send_auth_failure_is_502_with_the_reply_code(api: Api,
                                                                  webitel: Webitel) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth,
                            json=relay_settings(server.port, "wrong-password-99"))

@@ -3,7 +3,8 @@
 Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
 connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
 server offers it, then greeted again (refused when `starttls.required` and it
-does not offer it);
+does not offer it, and always when a login would follow: credentials never go
+over a connection whose STARTTLS was stripped);
 certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 # At most this long for QUIT after the outcome is known (within the time budget).
 QUIT_SECONDS = 5.0
+STRIPPED = ("the server does not offer STARTTLS, and the login is never sent without "
+            "it (mail.smtp.starttls.enable)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,7 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
                     timeout=min(command_timeout, _left(deadline)))
                 await client.connect(timeout=_left(connect_by))
             return await _exchange(client, params, password, message, dialogue, secrets,
-                                   use_ssl, deadline)
+                                   use_ssl, where, deadline)
     except SendFailed:
         raise
     except _AuthRefused as refused:
@@ -174,17 +177,11 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
 
 async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
                     message: EmailMessage, dialogue: _Dialogue, secrets: list[object],
-                    use_ssl: bool, deadline: float) -> Sent:
+                    use_ssl: bool, where: str, deadline: float) -> Sent:
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
     if not use_ssl and params[STARTTLS]:
-        if client.supports_extension("starttls"):
-            dialogue("STARTTLS", (await client.starttls(timeout=_cut(client, deadline))).code)
-            # STARTTLS discards what the server said before it (RFC 3207): its AUTH
-            # mechanisms are only known from a new EHLO, and may differ from the
-            # plain-text ones (Postfix's submission port offers none before TLS).
-            dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
-        elif params[STARTTLS_REQUIRED]:
-            raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
+        await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]), where,
+                        dialogue, deadline)
     if params[AUTH]:
         code = await _authenticate(client, str(params[USER] or ""), password or "",
                                    _cut(client, deadline))
@@ -197,6 +194,44 @@ async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password
     # aiosmtplib returns the text of the final reply; a successful DATA is always
     # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
     return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+
+
+async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: str,
+                    dialogue: _Dialogue, deadline: float) -> None:
+    """Upgrades the connection, then greets again: STARTTLS discards what the server
+    said before it (RFC 3207), so its AUTH mechanisms are only known from a new EHLO,
+    and may differ from the plain-text ones (Postfix's submission port offers none
+    before TLS).
+
+    With a login to send, a server that does not offer STARTTLS, or fails the upgrade,
+    is treated as an on-path attacker who stripped it: no AUTH and no message, whatever
+    `starttls.required` says. Without a login, only `starttls.required` refuses the
+    plain connection, as JavaMail does."""
+    if not client.supports_extension("starttls"):
+        if auth:
+            raise SendFailed(SendFailure.TLS, message=STRIPPED)
+        if required:
+            raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
+        return
+    try:
+        reply = await client.starttls(timeout=_cut(client, deadline))
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        raise
+    except aiosmtplib.SMTPResponseException as exc:
+        if not 200 <= exc.code <= 599:
+            raise
+        # A refused STARTTLS is a failed upgrade: nothing more goes over this connection.
+        raise SendFailed(SendFailure.TLS, smtp_code=exc.code,
+                         message=f"the server refused STARTTLS (reply code {exc.code})") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # A handshake the peer breaks off is a failed upgrade too, not a lost connection.
+        failure = _failure(exc, where)
+        if failure.kind is not SendFailure.TLS:
+            failure = SendFailed(SendFailure.TLS, message=f"the TLS upgrade with {where} "
+                                                          "failed (the connection was lost)")
+        raise failure from None
+    dialogue("STARTTLS", reply.code)
+    dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
 
 
 async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str,
