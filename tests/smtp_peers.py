@@ -42,16 +42,18 @@ class Dialogue:
 
 
 @contextlib.contextmanager
-def talking_peer(*, starttls_reply: str | None = None,
-                 mail_reply: Callable[[list[str]], str] | None = None
+def talking_peer(*, starttls_reply: str | None = None, auth: str = "PLAIN LOGIN",
+                 mail_reply: Callable[[list[str]], str] | None = None,
+                 data_reply: Callable[[list[str]], str] | None = None
                  ) -> Iterator[tuple[int, Dialogue]]:
     """A scripted ESMTP server in plain text that records every line it receives.
 
-    It offers AUTH PLAIN LOGIN and accepts any login; STARTTLS only when
+    It offers the `auth` mechanisms and accepts any login; STARTTLS only when
     `starttls_reply` is given, and then answers STARTTLS with it (a refusal such as
     `454 4.7.0 TLS not available`, or `220 Ready` followed by closing the connection,
-    a broken-off upgrade). `mail_reply` makes the answer to MAIL FROM from every line
-    received so far (e.g. one echoing the AUTH exchange)."""
+    a broken-off upgrade). `mail_reply` and `data_reply` make the answers to MAIL FROM
+    and to the message's end from every line received so far on the connection (e.g.
+    one echoing the AUTH exchange)."""
     dialogue = Dialogue()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -82,15 +84,16 @@ def talking_peer(*, starttls_reply: str | None = None,
                 verb = line.split(" ", 1)[0].upper()
                 if verb in ("EHLO", "HELO"):
                     tls = ["250-STARTTLS"] if starttls_reply is not None else []
-                    say("\r\n".join(["250-peer.example", *tls, "250-AUTH PLAIN LOGIN",
+                    say("\r\n".join(["250-peer.example", *tls, f"250-AUTH {auth}",
                                      "250 8BITMIME"]))
                 elif verb == "STARTTLS" and starttls_reply is not None:
                     say(starttls_reply)
                     if starttls_reply.startswith("220"):
                         return  # breaks off the TLS handshake
                 elif verb == "AUTH" and line.upper().startswith("AUTH LOGIN"):
-                    say("334 VXNlcm5hbWU6")
-                    read()
+                    if len(line.split()) == 2:  # else the user came as an initial response
+                        say("334 VXNlcm5hbWU6")
+                        read()
                     say("334 UGFzc3dvcmQ6")
                     read()
                     say("235 2.7.0 Authentication successful")
@@ -104,7 +107,8 @@ def talking_peer(*, starttls_reply: str | None = None,
                     say("354 End data with <CR><LF>.<CR><LF>")
                     while (body := read()) is not None and body != ".":
                         pass
-                    say("250 2.0.0 Ok: queued as PEER1")
+                    say(data_reply(seen) if data_reply is not None
+                        else "250 2.0.0 Ok: queued as PEER1")
                 elif verb == "QUIT":
                     say("221 2.0.0 Bye")
                     return

@@ -228,3 +228,52 @@ async def test_a_leased_gateways_stripped_starttls_is_told_by_kind(
                                 json={"to": "ops@example.org"})
     assert navixy == navixy_failure("Failed sending email: the TLS connection failed")
     assert "AUTH" not in dialogue.commands()
+
+
+# -- credentials scrubbed from every reply text --------------------------------------
+
+def echo_of_auth(seen: list[str]) -> str:
+    """What the client said from its AUTH line to its MAIL FROM, as some servers quote
+    it, with the credentials in plain words too."""
+    start = next(i for i, line in enumerate(seen) if line.upper().startswith("AUTH"))
+    end = next(i for i, line in enumerate(seen) if line.upper().startswith("MAIL"))
+    return (" | ".join(seen[start:end])
+            + f" (user {USER}, password {PASSWORD})")
+
+
+@pytest.mark.parametrize(("mechanism", "scrubbed"), [
+    ("PLAIN", "AUTH PLAIN *** (user ***, password ***)"),
+    ("LOGIN", "AUTH LOGIN *** | *** (user ***, password ***)"),
+])
+async def test_an_auth_line_echoed_in_a_refusal_is_scrubbed(
+        api: Api, mechanism: str, scrubbed: str) -> None:
+    with talking_peer(auth=mechanism,
+                      mail_reply=lambda seen: f"550 5.7.1 Refused; you said: "
+                                              f"{echo_of_auth(seen)}") as (port, dialogue):
+        h, keys, _ = await own_gateway(api, **{
+            "mail.smtp.port": port, "mail.smtp.auth": True, "mail.smtp.user": USER,
+            "mail.smtp.password": PASSWORD})
+        navixy, webitel = await sends(api, h, keys)
+    assert any(line.startswith(f"AUTH {mechanism}") for line in dialogue.lines)
+    text = f"Failed sending email: the server replied 550 5.7.1 Refused; you said: {scrubbed}"
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text, "code": 550})
+
+
+@pytest.mark.parametrize(("mechanism", "scrubbed"), [
+    ("PLAIN", "AUTH PLAIN *** (user ***, password ***)"),
+    ("LOGIN", "AUTH LOGIN *** | *** (user ***, password ***)"),
+])
+async def test_an_auth_line_echoed_in_the_final_reply_is_scrubbed(
+        api: Api, mechanism: str, scrubbed: str) -> None:
+    """Webitel's answer quotes the server's last reply: scrubbed just the same."""
+    with talking_peer(auth=mechanism,
+                      data_reply=lambda seen: f"250 2.0.0 Queued; you said: "
+                                              f"{echo_of_auth(seen)}") as (port, _):
+        h, keys, _ = await own_gateway(api, **{
+            "mail.smtp.port": port, "mail.smtp.auth": True, "mail.smtp.user": USER,
+            "mail.smtp.password": PASSWORD})
+        navixy, (status, body) = await sends(api, h, keys)
+    assert navixy == (200, {"success": True})
+    assert status == 200
+    assert body["info"]["response"] == f"250 2.0.0 Queued; you said: {scrubbed}"

@@ -16,8 +16,10 @@ name, so TLS, implicit or STARTTLS, still verifies the certificate against the
 name while no second lookup can move the connection elsewhere.
 
 Any failure is a `SendFailed` with its kind. What its message may say is
-chosen here: the server's reply code and text for a refused command, never a
-credential; a reply to AUTH by its code only (servers echo the AUTH line, with
+chosen here: the server's reply code and text for a refused command, scrubbed
+of the credentials in every form a server could echo them (plain, base64 of the
+AUTH PLAIN and AUTH LOGIN lines), whatever command it answered, the final 250
+included; a reply to AUTH by its code only (servers echo the AUTH line, with
 base64 of user and password, in it); a peer that does not speak SMTP as just
 that, never its banner; connection problems in our own words, not the
 library's.
@@ -30,6 +32,7 @@ destination policy itself is in `destinations.py`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 import socket
@@ -106,7 +109,7 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
     use_ssl = bool(params[USE_SSL])
     port = int(params[SSL_PORT] if use_ssl else params[PORT])  # type: ignore[call-overload]
     where = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
-    secrets = [s for s in (password, params.get(USER)) if s]
+    secrets = _credential_forms(str(params.get(USER) or ""), password or "")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, time_budget)
     connect_by = min(deadline,
@@ -176,7 +179,7 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
 
 
 async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
-                    message: EmailMessage, dialogue: _Dialogue, secrets: list[object],
+                    message: EmailMessage, dialogue: _Dialogue, secrets: list[str],
                     use_ssl: bool, where: str, deadline: float) -> Sent:
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
     if not use_ssl and params[STARTTLS]:
@@ -187,6 +190,7 @@ async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password
                                    _cut(client, deadline))
         dialogue("AUTH ***", code)
     errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
+    reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
     dialogue("DATA", reply_text)
     if errors:
         code, text = next(iter(errors.values()))
@@ -314,12 +318,26 @@ def _not_smtp(where: str) -> SendFailed:
     return SendFailed(SendFailure.NOT_SMTP, message=f"{where} is not an SMTP server")
 
 
-def _scrub(text: str, secrets: list[object]) -> str:
+def _credential_forms(user: str, password: str) -> list[str]:
+    """Every spelling of the credentials a server could quote back: as given, and as
+    base64 of the AUTH PLAIN line (NUL, user, NUL, password) and of each AUTH LOGIN
+    line (user and password apart), with and without base64's `=` padding; longest
+    first, so a form is replaced before any part of it is."""
+    forms = {user, password}
+    if user or password:
+        for raw in (f"\0{user}\0{password}", user, password):
+            if raw:
+                encoded = base64.b64encode(raw.encode()).decode()
+                forms.update((encoded, encoded.rstrip("=")))
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
-        text = text.replace(str(secret), "***")
+        text = text.replace(secret, "***")
     return text
 
 
-def _rejected(code: int, text: str, secrets: list[object]) -> SendFailed:
+def _rejected(code: int, text: str, secrets: list[str]) -> SendFailed:
     return SendFailed(SendFailure.REJECTED, smtp_code=code,
                       message=f"the server replied {code} {_scrub(text, secrets)}".strip())
