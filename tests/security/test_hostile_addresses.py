@@ -206,8 +206,11 @@ def test_no_parse_takes_more_than_a_few_milliseconds(display_name: bool) -> None
               '"' + "\\" * 400, "a@" + "." * 400, "<" * 400, "(" * 400]
     slowest = 0.0
     for shape in shapes:
-        started = time.perf_counter()
-        with pytest.raises(ValueError):
-            parse(shape[:limit], display_name=display_name, max_length=limit)
-        slowest = max(slowest, time.perf_counter() - started)
+        times = []
+        for _ in range(3):  # the best of three: a busy machine only ever adds time
+            started = time.perf_counter()
+            with pytest.raises(ValueError):
+                parse(shape[:limit], display_name=display_name, max_length=limit)
+            times.append(time.perf_counter() - started)
+        slowest = max(slowest, min(times))
     assert slowest < 0.02, slowest
