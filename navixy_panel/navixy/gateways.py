@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from navixy_panel.domain.addresses import Email
 from navixy_panel.domain.fields import Id, WholeNumber
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.navixy.actions import ActionTable, Call
@@ -61,7 +62,7 @@ class SendEmailParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    to = fields.Email(required=True)
+    to = Email(required=True)
     gateway_id = Id(load_default=None)
 
 

@@ -48,13 +48,11 @@ class NotificationSettingsParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    email_from = Mailbox(display_name=True, required=True, metadata=EMAIL_FROM,
-                         validate=validate.Length(max=100),
+    email_from = Mailbox(display_name=True, required=True, metadata=EMAIL_FROM, max_length=100,
                          error_messages={"null": "Must not be empty."})
     email_footer = fields.String(required=True, allow_none=True,
                                  validate=validate.Length(max=600))
-    email_special = Mailbox(load_default=None, allow_none=True,
-                            validate=validate.Length(max=255),
+    email_special = Mailbox(load_default=None, allow_none=True, max_length=255,
                             metadata={"description": "An address; absent or empty clears it."})
     sms_originator = _originator_field()
     caller_id = _originator_field()
@@ -76,8 +74,7 @@ class NotificationEmailParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    email_from = Mailbox(display_name=True, required=True, metadata=EMAIL_FROM,
-                         validate=validate.Length(max=100))
+    email_from = Mailbox(display_name=True, required=True, metadata=EMAIL_FROM, max_length=100)
     email_footer = fields.String(load_default=None, validate=validate.Length(max=600))
 
 

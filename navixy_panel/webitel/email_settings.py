@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError
 
+from navixy_panel.domain.addresses import Email
 from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
 from navixy_panel.http import keys
@@ -111,7 +112,7 @@ async def test_settings(call: Call) -> web.Response:
     """Sends a real test message through the domain's settings."""
     raw_to = call.request.match_info.get("to") or call.params.get("to")
     try:
-        to = fields.Email(required=True).deserialize(raw_to)
+        to = Email(required=True).deserialize(raw_to)
     except ValidationError as exc:
         raise ValidationError({"to": exc.messages}) from None
     sent = await domain_settings.send_test(call.ctx, call.caller, call.domain, to=to)

@@ -65,7 +65,10 @@ class WebitelError(WireError):
 
 
 def invalid_fields(errors: list[tuple[str, str]]) -> WebitelError:
-    info = "; ".join(f"{FIELDS.get(field, field)}: {error}" for field, error in errors)
+    # As on the Navixy face: at most 20 named, then a count of the rest.
+    info = "; ".join(f"{FIELDS.get(field, field)}: {error}" for field, error in errors[:20])
+    if len(errors) > 20:
+        info += f"; {len(errors) - 20} more invalid fields not listed."
     return WebitelError(400, info or "Bad parameters.")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from navixy_panel.domain.addresses import Email
 from navixy_panel.domain.fields import WholeNumber
 from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
 from navixy_panel.domain.smtp_params import (
@@ -67,7 +68,7 @@ class SettingsSchema(_Lenient):
         r"^[a-z0-9_]{1,50}$", error="Must be a provider name."))
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=100))
-    from_ = fields.Email(data_key="from", load_default=None, allow_none=True)
+    from_ = Email(data_key="from", load_default=None, allow_none=True)
     options = fields.Nested(OptionsSchema, required=True)
 
 

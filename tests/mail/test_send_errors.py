@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from navixy_panel.security.secret_box import SecretBox
+from navixy_panel.settings import Settings
 from tests.support.api import Api
 from tests.support.smtp import (
     PASSWORD,
@@ -22,6 +24,7 @@ from tests.support.smtp import (
     scripted_peer,
     silent_server,
     smtp_server,
+    talking_peer,
 )
 from tests.support.webitel import DOMAIN, SETTINGS, webitel_login
 
@@ -159,3 +162,127 @@ async def test_a_leased_relays_failure_tells_only_its_kind_and_reply_code(
     for private in ("127.0.0.1", str(port), USER, INTERNAL_NAME, "10.20.30.40", "SSH",
                     "internal-db", AUTH_PLAIN_LINE):
         assert private not in body["status"]["description"]
+
+
+# -- no credentials over a stripped STARTTLS ----------------------------------------
+
+LOGIN_OVER_STARTTLS = {"mail.smtp.starttls.enable": True, "mail.smtp.auth": True,
+                       "mail.smtp.user": USER, "mail.smtp.password": PASSWORD,
+                       "mail.smtp.ssl.trust_all_hosts": True}
+STRIPPED = ("Failed sending email: the server does not offer STARTTLS, and the login is "
+            "never sent without it (mail.smtp.starttls.enable)")
+
+
+@pytest.mark.parametrize("required", [False, True])
+async def test_a_server_without_starttls_gets_no_login_and_no_message(
+        api: Api, required: bool) -> None:
+    """What an on-path attacker who strips STARTTLS from the EHLO reply sees: nothing
+    after EHLO, whatever starttls.required says (both faces)."""
+    with talking_peer() as (port, dialogue):
+        h, keys, _ = await own_gateway(api, **LOGIN_OVER_STARTTLS, **{
+            "mail.smtp.port": port, "mail.smtp.starttls.required": required})
+        navixy, webitel = await sends(api, h, keys)
+    assert navixy == navixy_failure(STRIPPED)
+    assert webitel == (502, {"status": "error", "info": STRIPPED})
+    assert set(dialogue.commands()) <= {"EHLO", "QUIT"}, dialogue.lines
+    assert "EHLO" in dialogue.commands()
+
+
+@pytest.mark.parametrize(("reply", "description", "code"), [
+    ("454 4.7.0 TLS not available due to local problem",
+     "Failed sending email: the server refused STARTTLS (reply code 454)", 454),
+    ("220 2.0.0 Ready to start TLS",  # then closes instead of the handshake
+     "Failed sending email: the TLS upgrade with 127.0.0.1:{port} failed "
+     "(the connection was lost)", None),
+])
+async def test_a_failed_upgrade_gets_no_login_and_no_message(
+        api: Api, reply: str, description: str, code: int | None) -> None:
+    with talking_peer(starttls_reply=reply) as (port, dialogue):
+        h, keys, _ = await own_gateway(api, **LOGIN_OVER_STARTTLS, **{"mail.smtp.port": port})
+        navixy, webitel = await sends(api, h, keys)
+    text = description.format(port=port)
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text,
+                             **({"code": code} if code is not None else {})})
+    assert set(dialogue.commands()) <= {"EHLO", "STARTTLS", "QUIT"}, dialogue.lines
+
+
+async def test_without_a_login_a_missing_starttls_still_sends(api: Api) -> None:
+    """No credential at stake: STARTTLS when offered, as JavaMail does."""
+    with talking_peer() as (port, dialogue):
+        h, keys, _ = await own_gateway(api, **{"mail.smtp.port": port,
+                                               "mail.smtp.starttls.enable": True})
+        navixy, webitel = await sends(api, h, keys)
+    assert navixy == (200, {"success": True})
+    assert webitel[0] == 200, webitel
+    assert "AUTH" not in dialogue.commands()
+    assert dialogue.commands().count("DATA") == 2
+
+
+async def test_a_leased_gateways_stripped_starttls_is_told_by_kind(
+        api: Api, settings: Settings) -> None:
+    """Through the parent's relay only the kind of failure reaches the sub-dealer."""
+    with talking_peer() as (port, dialogue):
+        parent = await api.dealer("parent")
+        gateway_id = await api.gateway(parent, leasable=True,
+                                       box=SecretBox(list(settings.secret_keys)),
+                                       **LOGIN_OVER_STARTTLS,
+                                       **{"mail.smtp.host": "127.0.0.1",
+                                          "mail.smtp.port": port,
+                                          "default_from_address": "relay@parent.example"})
+        child = await api.dealer("child", parent="parent")
+        await api.bind(child, gateway_id)
+        h = await api.login("child")
+        navixy = await api.call("gateways/email/send_email", hash=h,
+                                json={"to": "ops@example.org"})
+    assert navixy == navixy_failure("Failed sending email: the TLS connection failed")
+    assert "AUTH" not in dialogue.commands()
+
+
+# -- credentials scrubbed from every reply text --------------------------------------
+
+def echo_of_auth(seen: list[str]) -> str:
+    """What the client said from its AUTH line to its MAIL FROM, as some servers quote
+    it, with the credentials in plain words too."""
+    start = next(i for i, line in enumerate(seen) if line.upper().startswith("AUTH"))
+    end = next(i for i, line in enumerate(seen) if line.upper().startswith("MAIL"))
+    return (" | ".join(seen[start:end])
+            + f" (user {USER}, password {PASSWORD})")
+
+
+@pytest.mark.parametrize(("mechanism", "scrubbed"), [
+    ("PLAIN", "AUTH PLAIN *** (user ***, password ***)"),
+    ("LOGIN", "AUTH LOGIN *** | *** (user ***, password ***)"),
+])
+async def test_an_auth_line_echoed_in_a_refusal_is_scrubbed(
+        api: Api, mechanism: str, scrubbed: str) -> None:
+    with talking_peer(auth=mechanism,
+                      mail_reply=lambda seen: f"550 5.7.1 Refused; you said: "
+                                              f"{echo_of_auth(seen)}") as (port, dialogue):
+        h, keys, _ = await own_gateway(api, **{
+            "mail.smtp.port": port, "mail.smtp.auth": True, "mail.smtp.user": USER,
+            "mail.smtp.password": PASSWORD})
+        navixy, webitel = await sends(api, h, keys)
+    assert any(line.startswith(f"AUTH {mechanism}") for line in dialogue.lines)
+    text = f"Failed sending email: the server replied 550 5.7.1 Refused; you said: {scrubbed}"
+    assert navixy == navixy_failure(text)
+    assert webitel == (502, {"status": "error", "info": text, "code": 550})
+
+
+@pytest.mark.parametrize(("mechanism", "scrubbed"), [
+    ("PLAIN", "AUTH PLAIN *** (user ***, password ***)"),
+    ("LOGIN", "AUTH LOGIN *** | *** (user ***, password ***)"),
+])
+async def test_an_auth_line_echoed_in_the_final_reply_is_scrubbed(
+        api: Api, mechanism: str, scrubbed: str) -> None:
+    """Webitel's answer quotes the server's last reply: scrubbed just the same."""
+    with talking_peer(auth=mechanism,
+                      data_reply=lambda seen: f"250 2.0.0 Queued; you said: "
+                                              f"{echo_of_auth(seen)}") as (port, _):
+        h, keys, _ = await own_gateway(api, **{
+            "mail.smtp.port": port, "mail.smtp.auth": True, "mail.smtp.user": USER,
+            "mail.smtp.password": PASSWORD})
+        navixy, (status, body) = await sends(api, h, keys)
+    assert navixy == (200, {"success": True})
+    assert status == 200
+    assert body["info"]["response"] == f"250 2.0.0 Queued; you said: {scrubbed}"

@@ -63,6 +63,20 @@ async def test_starttls_when_enabled_and_offered(api: Api) -> None:
     assert server.messages[0].tls is True
 
 
+async def test_starttls_then_auth_greets_again(api: Api) -> None:
+    """A submission port offers AUTH only in the EHLO after STARTTLS (RFC 3207);
+    tests/mail/test_postfix_relay.py proves the same against Postfix."""
+    with smtp_server(starttls=True, auth=True, auth_after_tls=True) as server:
+        h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
+                                            "mail.smtp.starttls.enable": True,
+                                            "mail.smtp.ssl.trust_all_hosts": True,
+                                            "mail.smtp.auth": True, "mail.smtp.user": USER,
+                                            "mail.smtp.password": PASSWORD})
+        assert await send_email(api, h, gateway_id) == (200, {"success": True})
+    [received] = server.messages
+    assert received.tls is True
+
+
 async def test_starttls_verifies_the_certificate(api: Api) -> None:
     with smtp_server(starttls=True) as server:
         h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,

@@ -323,3 +323,29 @@ def test_list_commands_refuse_to_create_a_database(data_dir: Path) -> None:
         refused(command(what, "list", env={"NAVIXY_PANEL_DATA_DIR": str(data_dir / "none")}),
                 f"no database in {data_dir / 'none'}", "NAVIXY_PANEL_DATA_DIR")
     assert not (data_dir / "none").exists()
+
+
+@pytest.mark.parametrize("squatted", ["a file", "another user's folder"])
+def test_squatted_runtime_folder_is_one_line(data_dir: Path, squatted: str) -> None:
+    """Without XDG_RUNTIME_DIR the embedded server's runtime folder is the predictable
+    <temp>/runtime-<uid>; one made first by someone else stops the start, in one line.
+    (A private TMPDIR stands for /tmp: the real one is shared with other runs.)"""
+    temp = data_dir / "tmp"
+    temp.mkdir(mode=0o1777)
+    temp.chmod(0o1777)
+    runtime = temp / f"runtime-{os.geteuid()}"
+    if squatted == "a file":
+        runtime.write_text("")
+        problem = f"runtime directory {runtime} is not a directory"
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can make a folder another user owns")
+        runtime.mkdir(mode=0o700)
+        os.chown(runtime, 65534, 65534)
+        problem = f"runtime directory {runtime} is owned by uid 65534, not 0"
+    env: dict[str, str | None] = {"XDG_RUNTIME_DIR": None, "TMPDIR": str(temp),
+                                  "NAVIXY_PANEL_DATA_DIR": str(data_dir / "data")}
+    for args in (["serve", "--port", str(free_port())], ["migrate"]):
+        line = refused(command(*args, env=env), problem, "XDG_RUNTIME_DIR")
+        assert line == (f"navixy-panel: the embedded PostgreSQL cannot start: {problem}; set "
+                        "XDG_RUNTIME_DIR to a folder only this user owns, or use DATABASE_URL")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
+from navixy_panel.webitel.errors import invalid_fields
 from tests.support.api import PASSWORD, Api, relay_gateway
 from tests.support.webitel import webitel_headers
 
@@ -208,3 +209,30 @@ async def test_webitel_nul_in_the_document_is_400_naming_it(api: Api, field: str
         body = await webitel_refusal(api, method, SETTINGS, headers=headers, json=document)
         assert body["info"].startswith(field + ": "), body
     assert await api.snapshot() == before
+
+
+async def test_sixty_thousand_unknown_params_keys_list_twenty(api: Api) -> None:
+    """A refusal names 20 parameters at most and counts the rest (it was a 3.8 MB
+    answer)."""
+    await api.dealer("d1")
+    h = await api.login("d1")
+    keys = {f"k{i:05d}": 1 for i in range(60000)}
+    response = await api.client.post("/v2/panel/gateways/email/create",
+                                     headers={"Authorization": f"NVX {h}"},
+                                     json={"gateway": relay_gateway(**keys)})
+    text = await response.text()
+    assert response.status == 400
+    assert len(text) < 4000, len(text)
+    assert json.loads(text) == {
+        "success": False, "status": {"code": 7, "description": "Invalid parameters"},
+        "errors": [*({"parameter": f"gateway.params.k{i:05d}", "error": "Unknown field."}
+                     for i in range(20)),
+                   {"parameter": "params", "error": "59980 more invalid parameters not listed."}]}
+    assert await api.sql("SELECT id FROM email_gateways") == []
+
+
+def test_webitel_refusal_names_twenty_fields_at_most() -> None:
+    refusal = invalid_fields([(f"options.k{i:05d}", "Unknown field.") for i in range(60000)])
+    assert refusal.info == "; ".join(
+        [*(f"options.k{i:05d}: Unknown field." for i in range(20)),
+         "59980 more invalid fields not listed."])

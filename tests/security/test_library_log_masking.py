@@ -119,6 +119,17 @@ def test_mask_library_logs_is_idempotent() -> None:
      '127.0.0.1 "GET /v2/panel/account/auth?login=d1&password=***" 200'),
     ("GET /v2/panel/x?x_key=k1&access_token=t1&token=t2&key=k2&Hash=h",
      "GET /v2/panel/x?x_key=***&access_token=***&token=***&key=***&Hash=***"),
+    # A quote inside the value does not end the mask; one that closes the text does.
+    ("password=***'rest", "password=***"),
+    ("GET /v2/panel/account/auth?login=x&password=ab'cd\"ef&pad=1",
+     "GET /v2/panel/account/auth?login=x&password=***&pad=1"),
+    ("bytearray(b\"/v2/panel/account/auth?login=x&password=it's-me\")",
+     "bytearray(b\"/v2/panel/account/auth?login=x&password=***\")"),
+    # Percent-encoded names are the names a server decodes them to.
+    ("GET /v2/panel/account/auth?login=x&pass%77ord=S3cret&h%61sh=abc&PASS%57ORD=s",
+     "GET /v2/panel/account/auth?login=x&pass%77ord=***&h%61sh=***&PASS%57ORD=***"),
+    ("GET /v2/panel/x?x%5Fkey=k1&%74oken=t1&keyboard=1",
+     "GET /v2/panel/x?x%5Fkey=***&%74oken=***&keyboard=1"),
 ])
 def test_mask_secrets(text: str, shown: str) -> None:
     assert logs.mask_secrets(text) == shown

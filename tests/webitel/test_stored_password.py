@@ -21,7 +21,7 @@ from tests.support.webitel import (
 @pytest.mark.parametrize("how", ["put-null", "post-null", "put-back-what-get-gave"])
 async def test_replace_without_password_keeps_it_for_the_same_destination(
         api: Api, webitel: Webitel, how: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         status, created = await webitel.call("POST", auth=auth,
                                              json=relay_settings(server.port))
@@ -50,7 +50,7 @@ async def test_replace_without_password_keeps_it_for_the_same_destination(
 @pytest.mark.parametrize("method", ["PUT", "POST"])
 async def test_changed_host_without_password_is_refused(api: Api, webitel: Webitel,
                                                         method: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         dealer_id, auth = await dealer_session(api)
         assert (await webitel.call("POST", auth=auth, json=relay_settings(server.port)))[0] == 200
         before = await stored(api)
@@ -67,7 +67,7 @@ async def test_changed_host_without_password_is_refused(api: Api, webitel: Webit
 
 
 async def test_changed_host_with_a_new_password_is_accepted(api: Api, webitel: Webitel) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth, json=relay_settings(1, "old-password-1"))
         status, body = await webitel.call("PUT", auth=auth, json=relay_settings(server.port))

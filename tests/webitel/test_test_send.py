@@ -19,7 +19,7 @@ from tests.support.webitel import (
 
 @pytest.mark.parametrize("to_in", ["path", "body"])
 async def test_test_send_delivers(api: Api, webitel: Webitel, to_in: str) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth, json=relay_settings(server.port))
         if to_in == "path":
@@ -43,7 +43,7 @@ async def test_test_send_delivers(api: Api, webitel: Webitel, to_in: str) -> Non
 
 async def test_test_send_auth_failure_is_502_with_the_reply_code(api: Api,
                                                                  webitel: Webitel) -> None:
-    with smtp_server(auth=True) as server:
+    with smtp_server(starttls=True, auth=True) as server:
         _, auth = await dealer_session(api)
         await webitel.call("POST", auth=auth,
                            json=relay_settings(server.port, "wrong-password-99"))
