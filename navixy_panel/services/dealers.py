@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from navixy_panel.db.models import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, Dealer
+from navixy_panel.db.models import Dealer
+from navixy_panel.domain.block_status import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, NOT_BLOCKED
 from navixy_panel.domain.errors import AlreadyExists, InvalidInput, NotFound
 from navixy_panel.services import sessions
 
@@ -76,7 +77,7 @@ async def set_sender_identity(session: AsyncSession, dealer_id: int,
 async def create(session: AsyncSession, *, login: str, password_hash: str, title: str = "",
                  domain: str | None = None, parent_login: str | None = None,
                  permissions: dict[str, list[str]] | None = None,
-                 block_status: str = "NOT_BLOCKED") -> Dealer:
+                 block_status: str = NOT_BLOCKED) -> Dealer:
     _check_block_status(block_status)
     if await by_login(session, login) is not None:
         raise AlreadyExists(f"login {login!r} is already taken")

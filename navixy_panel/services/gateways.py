@@ -249,3 +249,16 @@ async def all_gateways(session: AsyncSession) -> list[dict[str, Any]]:
     return [{"id": gateway_id, "owner": owner, "label": label, "provider": provider,
              "leasable": leasable, "host": params.get("mail.smtp.host")}
             for gateway_id, owner, label, provider, leasable, params in rows]
+
+
+async def rotate_passwords(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypts every stored SMTP password with the box's newest key; returns how many."""
+    rows = (await session.execute(
+        select(EmailGateway.id, EmailGateway.password_encrypted)
+        .where(EmailGateway.password_encrypted.is_not(None))
+        .with_for_update())).all()
+    for gateway_id, token in rows:
+        assert token is not None  # selected above
+        await session.execute(update(EmailGateway).where(EmailGateway.id == gateway_id)
+                              .values(password_encrypted=box.rotate(token)))
+    return len(rows)

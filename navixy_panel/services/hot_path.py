@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
+from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
 from navixy_panel.services.gateways import GatewayList, entries
 

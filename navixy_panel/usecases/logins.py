@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from navixy_panel.cache import Tag
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
+from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
 from navixy_panel.domain.errors import BadCredentials, Blocked, RateLimited, SessionEnded
 from navixy_panel.security import tokens

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES, EmailGateway
+from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES, NOT_BLOCKED
 from navixy_panel.domain.caller import OPERATOR
 from navixy_panel.domain.errors import NotFound
 from navixy_panel.domain.gateways import GatewayInput
@@ -31,7 +29,7 @@ class DealerSummary:
 async def create_dealer(ctx: Context, *, login: str, password: str, title: str = "",
                         domain: str | None = None, parent_login: str | None = None,
                         permissions: dict[str, list[str]] | None = None,
-                        block_status: str = "NOT_BLOCKED") -> DealerSummary:
+                        block_status: str = NOT_BLOCKED) -> DealerSummary:
     password_hash = await hash_password_async(password)
     async with ctx.unit_of_work() as uow:
         dealer = await dealers.create(uow.session, login=login, password_hash=password_hash,
@@ -102,12 +100,4 @@ async def list_gateways(ctx: Context) -> list[dict[str, Any]]:
 async def rotate_secrets(ctx: Context) -> int:
     """Re-encrypts every stored SMTP password with the newest key; returns how many."""
     async with ctx.unit_of_work() as uow:
-        rows = (await uow.session.execute(
-            select(EmailGateway.id, EmailGateway.password_encrypted)
-            .where(EmailGateway.password_encrypted.is_not(None))
-            .with_for_update())).all()
-        for gateway_id, token in rows:
-            assert token is not None  # selected above
-            await uow.session.execute(update(EmailGateway).where(EmailGateway.id == gateway_id)
-                                      .values(password_encrypted=ctx.secret_box.rotate(token)))
-        return len(rows)
+        return await gateways.rotate_passwords(uow.session, ctx.secret_box)
