@@ -26,7 +26,7 @@ from navixy_panel.cli.common import (
     check_start,
     database_url,
     describe_listen_error,
-    version,
+    startup_line,
 )
 from navixy_panel.db import migrate
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
@@ -117,10 +117,6 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise StartupError(describe_listen_error(exc, args.host, args.port)) from None
         raise
-
-
-def startup_line(store: Store) -> str:
-    return f"navixy-panel {version()}: {store.describe()}"
 
 
 def startup_line_ctx(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
