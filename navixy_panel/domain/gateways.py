@@ -25,3 +25,23 @@ class GatewayRecord:
     provider: str
     leasable: bool
     params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedGateway:
+    """A parent's leasable gateway as its sub-dealer sees it: never its SMTP params."""
+
+    id: int
+    label: str
+    provider: str
+    default_from_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayList:
+    """What a dealer sees of gateways: its own whole (`params` with every key, the
+    password None), its parent's leasable ones, and the one it is bound to."""
+
+    bound_gateway_id: int | None
+    own: list[GatewayRecord]
+    leasable: list[LeasedGateway]

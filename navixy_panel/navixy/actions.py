@@ -3,15 +3,16 @@
 An action module owns an `ActionTable` and decorates its handlers, the way
 aiohttp's `RouteTableDef` works; the permission an action needs is written
 next to it, where a reviewer reads it. Handlers are thin: they turn loaded
-parameters into a use case call and its result into the answer's fields.
+parameters into a use case call and its result into Navixy's answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 from marshmallow import Schema
 
@@ -19,21 +20,22 @@ from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.usecases.context import Context
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """One request as a handler sees it."""
 
     request: web.Request
     ctx: Context
     params: dict[str, Any]
-    caller: Caller | None = None
-    # What the action's own session read brought along (see Action.resolve).
-    prefetched: Any = None
+    _caller: Caller | None = None
+    # The answer the action's own session read already rendered, if it did (Action.resolve).
+    prefetched: bytes | None = None
 
     @property
-    def dealer(self) -> Caller:
-        assert self.caller is not None, "action declared without a session"
-        return self.caller
+    def caller(self) -> Caller:
+        """The session's dealer."""
+        assert self._caller is not None, "action declared without a session"
+        return self._caller
 
     @property
     def client_address(self) -> str:
@@ -41,13 +43,18 @@ class Call:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.dealer.dealer_id, self.dealer.login, "navixy", self.client_address)
+        return Actor(self.caller.dealer_id, self.caller.login, "navixy", self.client_address)
 
 
-# A handler returns the result fields, or the whole serialized body (cached answers).
-Handler = Callable[[Call], Awaitable[dict[str, Any] | bytes]]
-# Resolves the session and reads what the action needs in the same statement.
-Resolver = Callable[[Context, str], Awaitable[tuple[Caller, Any]]]
+def answer(fields: Mapping[str, Any] | None = None) -> bytes:
+    """Navixy's success envelope around an action's result fields: `{"success": true, …}`."""
+    return orjson.dumps({"success": True, **(fields or {})})
+
+
+# A handler returns its whole serialized answer (`answer(...)`, or cached bytes).
+Handler = Callable[[Call], Awaitable[bytes]]
+# Resolves the session and, in the same statement, what the action answers (or None).
+Resolver = Callable[[Context, str], Awaitable[tuple[Caller, bytes | None]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
@@ -43,26 +42,23 @@ async def handle(request: web.Request, action_path: str | None = None) -> web.Re
     ctx = request.app[keys.CONTEXT]  # the root app: no ChainMap lookup per request
     params = await read_params(request, ctx.settings.max_body_bytes,
                                empty_is_null=action.empty_is_null)
-    call = Call(request, ctx, params)
+    caller = prefetched = None
     if action.needs_session:
         secret = session_hash(request, params)
         if action.resolve is not None:
-            call.caller, call.prefetched = await action.resolve(ctx, secret)
+            caller, prefetched = await action.resolve(ctx, secret)
         else:
-            call.caller = await logins.resolve(ctx, secret)
-        if action.permission and not call.caller.may(*action.permission):
+            caller = await logins.resolve(ctx, secret)
+        if action.permission and not caller.may(*action.permission):
             raise NavixyError(13)
     params.pop("hash", None)
     if action.params is not None:
         try:
-            call.params = action.params().load(params)
+            params = action.params().load(params)
         except ValidationError as exc:
             raise from_validation(exc) from None
-    result = await action.handler(call)
-    if isinstance(result, bytes):
-        return web.Response(body=result, content_type="application/json")
-    return web.Response(body=orjson.dumps({"success": True, **result}),
-                        content_type="application/json")
+    body = await action.handler(Call(request, ctx, params, caller, prefetched))
+    return web.Response(body=body, content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

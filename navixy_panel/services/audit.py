@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import AuditEvent
+from navixy_panel.domain.audit import AuditEntry
 from navixy_panel.domain.caller import OPERATOR, Actor
 from navixy_panel.domain.smtp_params import PASSWORD
 
@@ -54,7 +55,7 @@ def _who(event: AuditEvent, viewer_id: int) -> tuple[str, str | None]:
 
 
 async def page(session: AsyncSession, *, dealer_id: int, limit: int,
-               offset: int) -> tuple[list[dict[str, Any]], int]:
+               offset: int) -> tuple[list[AuditEntry], int]:
     """One page of `dealer_id`'s trail, newest first, as that dealer may see it."""
     total = await session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.dealer_id == dealer_id))
@@ -64,7 +65,6 @@ async def page(session: AsyncSession, *, dealer_id: int, limit: int,
     entries = []
     for e in rows:
         actor, client_address = _who(e, dealer_id)
-        entries.append({"id": e.id, "time": e.at.isoformat(), "actor": actor, "face": e.face,
-                        "client_address": client_address, "action": e.action,
-                        "gateway_id": e.gateway_id, "changes": e.changes})
+        entries.append(AuditEntry(e.id, e.at, actor, e.face, client_address, e.action,
+                                  e.gateway_id, e.changes))
     return entries, int(total or 0)

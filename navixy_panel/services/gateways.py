@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from navixy_panel.db.models import Dealer, EmailGateway
 from navixy_panel.domain.caller import Actor
 from navixy_panel.domain.errors import InUse, InvalidInput, NotFound, PasswordRequired
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import (
+    GatewayInput,
+    GatewayList,
+    GatewayRecord,
+    LeasedGateway,
+)
 from navixy_panel.domain.smtp_params import (
     AUTH,
     FROM,
@@ -34,12 +39,6 @@ from navixy_panel.domain.smtp_params import (
 )
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import audit
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayList:
-    own: list[dict[str, Any]]
-    leasable: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +60,17 @@ def visible_to(dealer_id: int, parent_id: int | None) -> Any:
     return or_(own, and_(EmailGateway.owner_id == parent_id, EmailGateway.leasable))
 
 
-def entries(rows: Iterable[Sequence[Any]], dealer_id: int) -> GatewayList:
+def visible_gateways(rows: Iterable[Sequence[Any]], dealer_id: int,
+                     bound_gateway_id: int | None) -> GatewayList:
     """(id, owner_id, label, provider, leasable, params) rows, ordered by id, as the
-    dealer may see them: own gateways whole (password null), leased ones without params."""
-    result = GatewayList([], [])
+    dealer may see them: own gateways whole (password None), leased ones without params."""
+    result = GatewayList(bound_gateway_id, [], [])
     for gateway_id, owner_id, label, provider, leasable, params in rows:
         if owner_id == dealer_id:
-            result.own.append({"id": gateway_id, "leasable": leasable, "label": label,
-                               "provider": provider, "params": public_params(params)})
+            result.own.append(GatewayRecord(gateway_id, label, provider, leasable,
+                                            public_params(params)))
         else:  # a sub-dealer never sees its parent's SMTP params
-            entry = {"id": gateway_id, "label": label, "provider": provider}
-            if params.get(FROM) is not None:  # Navixy omits null fields (its schema: string)
-                entry["default_from_address"] = params[FROM]
-            result.leasable.append(entry)
+            result.leasable.append(LeasedGateway(gateway_id, label, provider, params.get(FROM)))
     return result
 
 
