@@ -9,7 +9,7 @@ from typing import Any
 
 from navixy_panel.cli.common import CommandError, print_table, read_secret, run_use_case
 from navixy_panel.domain import permissions
-from navixy_panel.domain.block_status import BLOCK_STATUSES, NOT_BLOCKED
+from navixy_panel.domain.dealers import BLOCK_STATUSES, NOT_BLOCKED
 from navixy_panel.settings import Settings
 from navixy_panel.usecases import operator
 from navixy_panel.usecases.context import Context

@@ -1,4 +1,5 @@
-"""A gateway as a client gives it and as the store holds it (never with its password)."""
+"""Gateways as use cases see them: as a client gives one, as the store holds one (without
+its password), as a dealer sees its list, and what a send needs (with the password)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ class GatewayList:
     bound_gateway_id: int | None
     own: list[GatewayRecord]
     leasable: list[LeasedGateway]
+
+
+@dataclass(frozen=True, slots=True)
+class UsableGateway:
+    """What sending needs; the password is decrypted only for this."""
+
+    id: int
+    owner_id: int
+    label: str
+    params: dict[str, Any]
+    password: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSettings:
+    """A domain's email settings (Webitel's model): its dealer's bound own gateway."""
+
+    gateway_id: int
+    label: str
+    provider: str
+    params: dict[str, Any]
+    domain: str

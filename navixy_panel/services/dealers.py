@@ -3,25 +3,23 @@ lookups the faces need."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import Dealer
-from navixy_panel.domain.block_status import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, NOT_BLOCKED
+from navixy_panel.domain.dealers import (
+    BLOCK_STATUSES,
+    LOGIN_BLOCKING_STATUSES,
+    NOT_BLOCKED,
+    SENDER_FIELDS,
+    Credentials,
+    DomainDealer,
+    SenderIdentity,
+)
 from navixy_panel.domain.errors import AlreadyExists, InvalidInput, NotFound
 from navixy_panel.services import sessions
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    dealer_id: int
-    password_hash: str
-    block_status: str
-    permissions: dict[str, list[str]]
-    domain: str | None
 
 
 async def credentials(session: AsyncSession, login: str) -> Credentials | None:
@@ -40,28 +38,9 @@ async def all_dealers(session: AsyncSession) -> list[Dealer]:
     return list(await session.scalars(select(Dealer).order_by(Dealer.id)))
 
 
-@dataclass(frozen=True, slots=True)
-class SenderIdentity:
-    """What the dealer's notifications are sent as: Navixy's notification settings.
-    `email_from` may carry a display name; every field is None when unset."""
-
-    email_from: str | None
-    email_footer: str | None
-    email_special: str | None
-    sms_originator: str | None
-    caller_id: str | None
-
-    def fields(self) -> dict[str, str | None]:
-        return {name: getattr(self, name) for name in _SENDER_COLUMNS}
-
-
-_SENDER_COLUMNS = ("email_from", "email_footer", "email_special", "sms_originator",
-                   "caller_id")
-
-
 async def sender_identity(session: AsyncSession, dealer_id: int, *,
                           lock: bool = False) -> SenderIdentity:
-    query = select(*(getattr(Dealer, name) for name in _SENDER_COLUMNS)).where(
+    query = select(*(getattr(Dealer, name) for name in SENDER_FIELDS)).where(
         Dealer.id == dealer_id)
     if lock:
         query = query.with_for_update()
@@ -147,14 +126,6 @@ async def lock_domain(session: AsyncSession, dealer_id: int) -> None:
     two simultaneous upserts cannot both create a gateway."""
     await session.execute(select(func.pg_advisory_xact_lock(
         func.hashtextextended(f"domain-settings:{dealer_id}", 0))))
-
-
-@dataclass(frozen=True, slots=True)
-class DomainDealer:
-    dealer_id: int
-    parent_id: int | None
-    bound_gateway_id: int | None
-    domain: str
 
 
 async def in_scope(session: AsyncSession, *, caller_id: int, domain: str,

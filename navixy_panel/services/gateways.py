@@ -14,7 +14,6 @@ granted). The fixed order (gateway, then dealer) keeps them free of deadlocks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -28,6 +27,7 @@ from navixy_panel.domain.gateways import (
     GatewayList,
     GatewayRecord,
     LeasedGateway,
+    UsableGateway,
 )
 from navixy_panel.domain.smtp_params import (
     AUTH,
@@ -39,17 +39,6 @@ from navixy_panel.domain.smtp_params import (
 )
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import audit
-
-
-@dataclass(frozen=True, slots=True)
-class UsableGateway:
-    """What sending needs; the password is decrypted only for this."""
-
-    id: int
-    owner_id: int
-    label: str
-    params: dict[str, Any]
-    password: str | None
 
 
 def visible_to(dealer_id: int, parent_id: int | None) -> Any:

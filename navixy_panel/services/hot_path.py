@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.gateways import GatewayList
 from navixy_panel.services.gateways import visible_gateways
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import now
 
 from navixy_panel.db.models import Dealer, PanelSession
-from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.security import tokens
 
 

@@ -14,31 +14,21 @@ callback that runs inside the unit of work, after the current gateway is read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from navixy_panel.domain.caller import Actor, Caller
+from navixy_panel.domain.dealers import DomainDealer
 from navixy_panel.domain.errors import DomainRequired, NotFound, NotPermitted
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import DomainSettings, GatewayInput, GatewayRecord
 from navixy_panel.mail import destinations
 from navixy_panel.mail.mailer import Sent
 from navixy_panel.services import dealers, gateways
-from navixy_panel.services.dealers import DomainDealer
 from navixy_panel.usecases import test_sends
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 Build = Callable[[GatewayRecord | None], GatewayInput]
 T = TypeVar("T")
 ATTEMPTS = 3  # each retry follows a concurrent delete; more than one in a row is rare
-
-
-@dataclass(frozen=True, slots=True)
-class DomainSettings:
-    gateway_id: int
-    label: str
-    provider: str
-    params: dict[str, Any]
-    domain: str
 
 
 async def _scope(uow: UnitOfWork, caller: Caller, domain: str | None,

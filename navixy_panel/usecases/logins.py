@@ -13,26 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from navixy_panel.cache import Tag
-from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES
-from navixy_panel.domain.caller import Caller
+from navixy_panel.domain.caller import Caller, LoggedIn
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.errors import BadCredentials, Blocked, RateLimited, SessionEnded
 from navixy_panel.security import tokens
 from navixy_panel.security.passwords import verify_password
 from navixy_panel.services import dealers, rate_limits, sessions
 from navixy_panel.usecases.context import Context
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
-    dealer_id: int
-    login: str
-    domain: str | None
-    permissions: dict[str, list[str]]
-    secret: str  # the session hash or key, for the client only (never stored)
-    expires_at: dt.datetime
 
 
 async def log_in(ctx: Context, *, login: str, password: str, client_address: str,

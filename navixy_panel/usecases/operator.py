@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from navixy_panel.domain.block_status import LOGIN_BLOCKING_STATUSES, NOT_BLOCKED
 from navixy_panel.domain.caller import OPERATOR
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES, NOT_BLOCKED
 from navixy_panel.domain.errors import NotFound
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.mail import destinations

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from navixy_panel.domain.caller import Actor
+from navixy_panel.domain.dealers import SenderIdentity
 from navixy_panel.services import audit, dealers
-from navixy_panel.services.dealers import SenderIdentity
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 __all__ = ["SenderIdentity", "read", "replace", "replace_email"]

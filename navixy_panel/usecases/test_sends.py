@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
+from navixy_panel.domain.gateways import UsableGateway
 from navixy_panel.domain.smtp_params import FROM
 from navixy_panel.mail import destinations, mailer
 from navixy_panel.mail.message import test_message
@@ -39,7 +40,7 @@ class DealerRef(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PreparedSend:
-    gateway: gateways.UsableGateway
+    gateway: UsableGateway
     message: EmailMessage
     leased: bool
 

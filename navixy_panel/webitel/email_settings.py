@@ -16,12 +16,11 @@ from aiohttp import web
 from marshmallow import ValidationError, fields
 
 from navixy_panel.domain.caller import Actor, Caller
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import DomainSettings, GatewayInput, GatewayRecord
 from navixy_panel.http import keys
 from navixy_panel.http.plumbing import flatten, read_params, tag
 from navixy_panel.usecases import domain_settings
 from navixy_panel.usecases.context import Context
-from navixy_panel.usecases.domain_settings import DomainSettings
 from navixy_panel.webitel import mapping
 from navixy_panel.webitel.auth import authenticate
 from navixy_panel.webitel.errors import FACE, NOT_FOUND_INFO, invalid_fields, respond
