@@ -26,7 +26,8 @@ class AuthOut(PermissionsOut):
     hash = fields.String()
 
 
-@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False)
+@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False,
+                 errors=(11, 12, 15))
 async def account_auth(call: Call) -> bytes:
     """Log in with login and password; returns a session hash valid for the session lifetime."""
     logged_in = await logins.log_in(call.ctx, login=call.params["login"],

@@ -57,6 +57,11 @@ Handler = Callable[[Call], Awaitable[bytes]]
 Resolver = Callable[[Context, str], Awaitable[tuple[Caller, bytes | None]]]
 
 
+# Codes any action can answer: bad body (5), unexpected failure (6), oversized body (9),
+# database unavailable (14).
+ANY_ACTION_ERRORS = (5, 6, 9, 14)
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     path: str
@@ -69,6 +74,30 @@ class Action:
     resolve: Resolver | None = None
     # A parameter given empty (`name=`, JSON null) is loaded as None, not as absent.
     empty_is_null: bool = False
+    # Navixy codes that come from what the action does, beyond those of `error_codes`.
+    errors: tuple[int, ...] = ()
+
+    @property
+    def operation_id(self) -> str:
+        """`gateways/email/list` → `gateways_email_list`: the OpenAPI operationId, which
+        client generators name methods after, and the handler's name."""
+        return operation_id(self.path)
+
+    def error_codes(self) -> set[int]:
+        """Every Navixy code the action can answer: its own `errors`, those of any action,
+        and those of the session (3, 4), permission (13) and parameter (7) checks."""
+        codes = set(ANY_ACTION_ERRORS) | set(self.errors)
+        if self.needs_session:
+            codes |= {3, 4}
+        if self.permission is not None:
+            codes.add(13)
+        if self.params is not None:
+            codes.add(7)
+        return codes
+
+
+def operation_id(path: str) -> str:
+    return path.replace("/", "_")
 
 
 @dataclass
@@ -77,13 +106,19 @@ class ActionTable:
 
     def action(self, path: str, *, permission: tuple[str, str] | None = None,
                params: type[Schema] | None = None, response: type[Schema] | None = None,
-               needs_session: bool = True,
-               resolve: Resolver | None = None,
-               empty_is_null: bool = False) -> Callable[[Handler], Handler]:
+               needs_session: bool = True, resolve: Resolver | None = None,
+               empty_is_null: bool = False,
+               errors: tuple[int, ...] = ()) -> Callable[[Handler], Handler]:
+        """Declares the action at `path`; `errors` lists the codes its own work can answer
+        (see `Action.error_codes` for the rest). The handler is named after its
+        operationId, so a reader finds one from the other."""
+
         def register(handler: Handler) -> Handler:
+            if handler.__name__ != operation_id(path):
+                raise ValueError(f"the handler of {path} must be named {operation_id(path)}")
             summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
             self.actions[path] = Action(path, handler, permission, params, response,
-                                        needs_session, summary, resolve, empty_is_null)
+                                        needs_session, summary, resolve, empty_is_null, errors)
             return handler
 
         return register

@@ -133,7 +133,7 @@ async def gateways_email_create(call: Call) -> bytes:
 
 
 @actions.action("gateways/email/update", permission=("email_gateways", "update"),
-                params=UpdateParams)
+                params=UpdateParams, errors=(201, 261))
 async def gateways_email_update(call: Call) -> bytes:
     """Replace an own gateway with the whole object sent."""
     loaded = call.params["gateway"]
@@ -143,7 +143,7 @@ async def gateways_email_update(call: Call) -> bytes:
 
 
 @actions.action("gateways/email/delete", permission=("email_gateways", "delete"),
-                params=GatewayIdParams)
+                params=GatewayIdParams, errors=(201, 261))
 async def gateways_email_delete(call: Call) -> bytes:
     """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
     await gateways.delete(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
@@ -152,7 +152,7 @@ async def gateways_email_delete(call: Call) -> bytes:
 
 
 @actions.action("gateways/email/bind", permission=("email_gateways", "update"),
-                params=GatewayIdParams)
+                params=GatewayIdParams, errors=(201,))
 async def gateways_email_bind(call: Call) -> bytes:
     """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
     await gateways.bind(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
@@ -161,7 +161,7 @@ async def gateways_email_bind(call: Call) -> bytes:
 
 
 @actions.action("gateways/email/send_email", permission=("email_gateways", "send_email"),
-                params=SendEmailParams)
+                params=SendEmailParams, errors=(15, 201, 209))
 async def gateways_email_send_email(call: Call) -> bytes:
     """Send a real test message through the given or the bound gateway."""
     await test_sends.send_test(call.ctx, call.caller, to=call.params["to"],

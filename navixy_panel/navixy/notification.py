@@ -86,7 +86,7 @@ class NotificationEmailOut(Schema):
 
 @actions.action("dealer/settings/notification/read",
                 permission=("notification_settings", "read"), response=NotificationReadOut)
-async def notification_read(call: Call) -> bytes:
+async def dealer_settings_notification_read(call: Call) -> bytes:
     """The dealer's notification settings in `value` (unset fields null)."""
     identity = await sender_identity.read(call.ctx, call.caller.dealer_id)
     return answer({"value": identity.fields()})
@@ -95,7 +95,7 @@ async def notification_read(call: Call) -> bytes:
 @actions.action("dealer/settings/notification/update",
                 permission=("notification_settings", "update"),
                 params=NotificationSettingsParams, empty_is_null=True)
-async def notification_update(call: Call) -> bytes:
+async def dealer_settings_notification_update(call: Call) -> bytes:
     """Replaces the notification settings: an absent email_special is cleared."""
     params = call.params
     identity = sender_identity.SenderIdentity(
@@ -108,7 +108,7 @@ async def notification_update(call: Call) -> bytes:
 
 @actions.action("dealer/settings/notification/email/read",
                 permission=("notification_settings", "read"), response=NotificationEmailOut)
-async def notification_email_read(call: Call) -> bytes:
+async def dealer_settings_notification_email_read(call: Call) -> bytes:
     """The sender address and footer of the dealer's mail (null when unset)."""
     identity = await sender_identity.read(call.ctx, call.caller.dealer_id)
     return answer({"email_from": identity.email_from, "email_footer": identity.email_footer})
@@ -116,7 +116,7 @@ async def notification_email_read(call: Call) -> bytes:
 
 @actions.action("dealer/settings/notification/email/update",
                 permission=("notification_settings", "update"), params=NotificationEmailParams)
-async def notification_email_update(call: Call) -> bytes:
+async def dealer_settings_notification_email_update(call: Call) -> bytes:
     """Replaces both email fields (an absent footer clears it); the rest is kept."""
     await sender_identity.replace_email(call.ctx, call.caller.dealer_id,
                                         email_from=call.params["email_from"],
