@@ -17,7 +17,7 @@ from navixy_panel.domain.gateways import GatewayList
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.navixy.actions import ActionTable, Call, answer
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.usecases import gateways, test_sends
+from navixy_panel.usecases import gateways, sends
 from navixy_panel.usecases.context import Context
 
 actions = ActionTable()
@@ -164,8 +164,8 @@ async def gateways_email_bind(call: Call) -> bytes:
                 params=SendEmailParams, errors=(15, 201, 209))
 async def gateways_email_send_email(call: Call) -> bytes:
     """Send a real test message through the given or the bound gateway."""
-    await test_sends.send_test(call.ctx, call.caller, to=call.params["to"],
-                               gateway_id=call.params["gateway_id"])
+    await sends.send_test_message(call.ctx, call.caller, to=call.params["to"],
+                                  gateway_id=call.params["gateway_id"])
     return answer()
 
 

@@ -23,7 +23,7 @@ from navixy_panel.domain.gateways import DomainSettings, GatewayInput, GatewayRe
 from navixy_panel.mail import destinations
 from navixy_panel.mail.mailer import Sent
 from navixy_panel.services import dealers, gateways
-from navixy_panel.usecases import test_sends
+from navixy_panel.usecases import sends
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 Build = Callable[[GatewayRecord | None], GatewayInput]
@@ -151,11 +151,12 @@ async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor
         return 1
 
 
-async def send_test(ctx: Context, caller: Caller, domain: str | None, *, to: str) -> Sent:
+async def send_test_message(ctx: Context, caller: Caller, domain: str | None, *,
+                            to: str) -> Sent:
     async with ctx.unit_of_work() as uow:
         target, current = await _settings_of(uow, caller, domain, "send_email")
         if current is None:
             raise NotFound(f"no email settings for domain {target.domain}",
                            subject=target.domain)
-        prepared = await test_sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
-    return await test_sends.deliver(ctx, prepared)
+        prepared = await sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
+    return await sends.deliver(ctx, prepared)

@@ -106,13 +106,13 @@ async def delete_settings(call: Call) -> web.Response:
 
 
 @route(f"POST {PATH}/test", not_found="Not settings EMail provider from domain {subject}")
-async def test_settings(call: Call) -> web.Response:
+async def send_test_email(call: Call) -> web.Response:
     """Sends a real test message through the domain's settings."""
     raw_to = call.request.match_info.get("to") or call.params.get("to")
     try:
         to = fields.Email(required=True).deserialize(raw_to)
     except ValidationError as exc:
         raise ValidationError({"to": exc.messages}) from None
-    sent = await domain_settings.send_test(call.ctx, call.caller, call.domain, to=to)
+    sent = await domain_settings.send_test_message(call.ctx, call.caller, call.domain, to=to)
     return respond({"status": "OK", "info": {"messageId": sent.message_id,
                                              "response": sent.response}})

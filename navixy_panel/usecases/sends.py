@@ -19,7 +19,7 @@ from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
 from navixy_panel.domain.gateways import UsableGateway
 from navixy_panel.domain.smtp_params import FROM
 from navixy_panel.mail import destinations, mailer
-from navixy_panel.mail.message import test_message
+from navixy_panel.mail.message import build_test_message
 from navixy_panel.services import dealers, gateways, rate_limits
 from navixy_panel.usecases.context import Context, UnitOfWork
 
@@ -45,7 +45,7 @@ class PreparedSend:
     leased: bool
 
 
-async def send_test(ctx: Context, dealer: DealerRef, *, to: str,
+async def send_test_message(ctx: Context, dealer: DealerRef, *, to: str,
                     gateway_id: int | None) -> mailer.Sent:
     """Through `gateway_id`, else the bound gateway (none: `InvalidInput` on gateway_id)."""
     async with ctx.unit_of_work() as uow:
@@ -69,7 +69,7 @@ async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
     sends = await rate_limits.hit(uow.session, f"test-sends:{dealer.dealer_id}", 60)
     if sends > ctx.settings.test_sends_per_minute:
         raise RateLimited()
-    message = test_message(sender=sender, to=to, gateway_label=gateway.label,
+    message = build_test_message(sender=sender, to=to, gateway_label=gateway.label,
                            footer=identity.email_footer)
     return PreparedSend(gateway, message, leased=gateway.owner_id != dealer.dealer_id)
 
