@@ -154,8 +154,8 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 async with app[keys.CONTEXT].unit_of_work() as uow:
-                    await sessions.purge_expired(uow.session)
-                    await rate_limits.purge(uow.session, older_than_seconds=86400)
+                    await sessions.delete_expired_sessions(uow.session)
+                    await rate_limits.delete_old_counters(uow.session, older_than_seconds=86400)
             except Exception as exc:  # the database may be away; try again later
                 log.warning("housekeeping skipped: %s", type(exc).__name__)
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

@@ -804,7 +804,7 @@ async def test_unexpected_failures_answer_in_webitel_shape(
         async def broken(*args: Any, failure: Exception = failure, **kwargs: Any) -> None:
             raise failure
 
-        monkeypatch.setattr(dealers_service, "in_scope", broken)
+        monkeypatch.setattr(dealers_service, "get_dealer_in_scope", broken)
         response = await api.client.get("/api/v2/email/settings", headers=headers)
         assert (response.status, await response.json()) == (
             expected[0], {"status": "error", "info": expected[1]})

@@ -51,3 +51,29 @@ class DomainDealer:
     parent_id: int | None
     bound_gateway_id: int | None
     domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealerRecord:
+    """A stored dealer, without its password hash and permissions."""
+
+    id: int
+    login: str
+    title: str
+    domain: str | None
+    parent_id: int | None
+    block_status: str
+    bound_gateway_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DealerSummary:
+    """A dealer as the operator's command line shows it: its parent by login."""
+
+    id: int
+    login: str
+    title: str
+    domain: str | None
+    parent: str | None
+    block_status: str
+    bound_gateway_id: int | None

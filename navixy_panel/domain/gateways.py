@@ -68,3 +68,15 @@ class DomainSettings:
     provider: str
     params: dict[str, Any]
     domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySummary:
+    """A gateway as the operator's command line lists it: no param but the host, no secret."""
+
+    id: int
+    owner: str  # the owner's login
+    label: str
+    provider: str
+    leasable: bool
+    host: str | None

@@ -33,8 +33,9 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return changed
 
 
-async def record(session: AsyncSession, actor: Actor, *, dealer_id: int, action: str,
-                 gateway_id: int | None = None, changes: dict[str, Any] | None = None) -> None:
+async def create_entry(session: AsyncSession, actor: Actor, *, dealer_id: int, action: str,
+                       gateway_id: int | None = None,
+                       changes: dict[str, Any] | None = None) -> None:
     await session.execute(insert(AuditEvent).values(
         dealer_id=dealer_id, actor_id=actor.dealer_id, actor=actor.login, face=actor.face,
         client_address=actor.client_address, action=action, gateway_id=gateway_id,
@@ -54,8 +55,8 @@ def _who(event: AuditEvent, viewer_id: int) -> tuple[str, str | None]:
     return (OPERATOR.login if event.face == OPERATOR.face else PARENT), None
 
 
-async def page(session: AsyncSession, *, dealer_id: int, limit: int,
-               offset: int) -> tuple[list[AuditEntry], int]:
+async def list_entries(session: AsyncSession, *, dealer_id: int, limit: int,
+                       offset: int) -> tuple[list[AuditEntry], int]:
     """One page of `dealer_id`'s trail, newest first, as that dealer may see it."""
     total = await session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.dealer_id == dealer_id))

@@ -20,7 +20,7 @@ import orjson
 from navixy_panel.domain.caller import Caller
 from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.gateways import GatewayList
-from navixy_panel.services.gateways import visible_gateways
+from navixy_panel.services.gateway_store import visible_gateways
 
 _VISIBLE = "g.owner_id = {dealer} OR (g.owner_id = {parent} AND g.leasable)"
 
@@ -77,8 +77,8 @@ def _gateway_rows(records: Sequence[Any], offset: int) -> list[tuple[Any, ...]]:
              orjson.loads(r[offset + 5])) for r in records if r[offset] is not None]
 
 
-async def caller_and_list(reads: ReadPool, digest: bytes,
-                          kind: str) -> tuple[Caller, GatewayList] | None:
+async def get_caller_and_list(reads: ReadPool, digest: bytes,
+                              kind: str) -> tuple[Caller, GatewayList] | None:
     """The live session's dealer and its visible gateways, or None (unknown, expired,
     ended, or the dealer is blocked)."""
     records = await _fetch(reads, CALLER_AND_LIST, digest, kind, _BLOCKING)
@@ -91,7 +91,7 @@ async def caller_and_list(reads: ReadPool, digest: bytes,
                                     caller.bound_gateway_id)
 
 
-async def visible_list(reads: ReadPool, caller: Caller) -> GatewayList:
+async def list_visible_gateways(reads: ReadPool, caller: Caller) -> GatewayList:
     """The caller's visible gateways (its session already resolved)."""
     records = await _fetch(reads, LIST, caller.dealer_id, caller.parent_id)
     return visible_gateways(_gateway_rows(records, 0), caller.dealer_id,

@@ -59,7 +59,7 @@ async def give_back(session: AsyncSession, bucket: str, window_start: dt.datetim
         RateCounter.hits > 0).values(hits=RateCounter.hits - 1))
 
 
-async def purge(session: AsyncSession, older_than_seconds: int) -> None:
+async def delete_old_counters(session: AsyncSession, older_than_seconds: int) -> None:
     await session.execute(delete(RateCounter).where(
         RateCounter.window_start < func.now() - func.make_interval(0, 0, 0, 0, 0, 0,
                                                                     older_than_seconds)))

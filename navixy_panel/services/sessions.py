@@ -16,9 +16,9 @@ from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.security import tokens
 
 
-async def open_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
-                       kind: str = "navixy",
-                       secret: str | None = None) -> tuple[str, dt.datetime]:
+async def create_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
+                         kind: str = "navixy",
+                         secret: str | None = None) -> tuple[str, dt.datetime]:
     """Returns the secret for the client (never stored: a Navixy hash, or the given
     Webitel key) and the expiry."""
     session_hash = secret or tokens.new_session_hash()
@@ -38,7 +38,8 @@ _CALLER_COLUMNS: tuple[Any, ...] = (
 )
 
 
-async def resolve(session: AsyncSession, session_hash: str, kind: str = "navixy") -> Caller | None:
+async def get_caller(session: AsyncSession, session_hash: str,
+                     kind: str = "navixy") -> Caller | None:
     """One statement: the live session and its dealer, or None (unknown, expired, ended,
     or the dealer is blocked; blocking also deletes sessions, this is the second fence)."""
     row = (await session.execute(
@@ -52,16 +53,16 @@ async def resolve(session: AsyncSession, session_hash: str, kind: str = "navixy"
     return None if row is None else Caller(*row)
 
 
-async def end_session(session: AsyncSession, digest: bytes) -> bool:
+async def delete_session(session: AsyncSession, digest: bytes) -> bool:
     result = await session.execute(delete(PanelSession).where(PanelSession.digest == digest))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def end_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
+async def delete_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
     await session.execute(delete(PanelSession).where(PanelSession.dealer_id == dealer_id))
 
 
-async def purge_expired(session: AsyncSession) -> None:
+async def delete_expired_sessions(session: AsyncSession) -> None:
     """Expired rows are already refused; deleting them keeps the table small.
 
     The DELETE runs only when there is something to delete: its statement trigger

@@ -40,7 +40,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             if window_start is None:
                 raise RateLimited()  # rolls back: this attempt takes no place at all
             reserved.append((bucket, window_start))
-        found = await dealers.credentials(uow.session, login)
+        found = await dealers.get_credentials(uow.session, login)
     # An unknown login is verified against a dummy hash: same answer, same time.
     if not await verify_password(found.password_hash if found else None, password):
         raise BadCredentials()
@@ -53,7 +53,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             await rate_limits.give_back(uow.session, bucket, window_start)
         blocked = found.block_status in LOGIN_BLOCKING_STATUSES
         if not blocked:
-            _, expires_at = await sessions.open_session(
+            _, expires_at = await sessions.create_session(
                 uow.session, dealer_id=found.dealer_id, kind=kind, secret=secret,
                 ttl_seconds=ttl_seconds or settings.session_ttl_seconds)
     if blocked:
@@ -75,7 +75,7 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
     """The live session's dealer: from the cache, else one statement (then cached)."""
     async def load() -> Caller | None:
         async with ctx.unit_of_work() as uow:
-            return await sessions.resolve(uow.session, secret, kind)
+            return await sessions.get_caller(uow.session, secret, kind)
 
     caller = await ctx.caches.sessions.get_or_load(session_key(kind, secret), load, session_tags)
     if caller is None or not caller.is_live():
@@ -85,5 +85,5 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
 
 async def log_out(ctx: Context, caller: Caller) -> None:
     async with ctx.unit_of_work() as uow:
-        await sessions.end_session(uow.session, caller.session_digest)
+        await sessions.delete_session(uow.session, caller.session_digest)
         uow.changes.sessions.add(caller.session_digest)

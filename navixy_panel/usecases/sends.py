@@ -20,7 +20,7 @@ from navixy_panel.domain.gateways import UsableGateway
 from navixy_panel.domain.smtp_params import FROM
 from navixy_panel.mail import destinations, mailer
 from navixy_panel.mail.message import build_test_message
-from navixy_panel.services import dealers, gateways, rate_limits
+from navixy_panel.services import dealers, gateway_store, rate_limits
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 # Seconds of the request's time-out kept for answering after the SMTP exchange gives up.
@@ -59,9 +59,10 @@ async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
     chosen = gateway_id if gateway_id is not None else dealer.bound_gateway_id
     if chosen is None:
         raise InvalidInput.of("gateway_id", "No gateway is bound; give a gateway id.")
-    gateway = await gateways.usable(uow.session, ctx.secret_box, dealer_id=dealer.dealer_id,
-                                    parent_id=dealer.parent_id, gateway_id=chosen)
-    identity = await dealers.sender_identity(uow.session, dealer.dealer_id)
+    gateway = await gateway_store.get_usable_gateway(
+        uow.session, ctx.secret_box, dealer_id=dealer.dealer_id, parent_id=dealer.parent_id,
+        gateway_id=chosen)
+    identity = await dealers.get_sender_identity(uow.session, dealer.dealer_id)
     sender = gateway.params.get(FROM) or identity.email_from
     if not sender:
         raise InvalidInput.of("email_from", "No sender address: set the gateway's "

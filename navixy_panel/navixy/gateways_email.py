@@ -17,7 +17,7 @@ from navixy_panel.domain.gateways import GatewayList
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.navixy.actions import ActionTable, Call, answer
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.usecases import gateways, sends
+from navixy_panel.usecases import dealer_gateways, sends
 from navixy_panel.usecases.context import Context
 
 actions = ActionTable()
@@ -94,9 +94,9 @@ class IdOut(Schema):
     id = fields.Integer(required=True)
 
 
-def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
-    return gateways.GatewayInput(label=loaded["label"], provider=loaded["provider"],
-                                 leasable=loaded["leasable"], params=loaded["params"])
+def _input(loaded: dict[str, Any]) -> dealer_gateways.GatewayInput:
+    return dealer_gateways.GatewayInput(label=loaded["label"], provider=loaded["provider"],
+                                        leasable=loaded["leasable"], params=loaded["params"])
 
 
 def _list_answer(found: GatewayList) -> bytes:
@@ -113,22 +113,24 @@ def _list_answer(found: GatewayList) -> bytes:
 
 
 async def _caller_with_list(ctx: Context, secret: str) -> tuple[Caller, bytes | None]:
-    return await gateways.caller_with_list(ctx, secret, _list_answer)
+    return await dealer_gateways.caller_with_list(ctx, secret, _list_answer)
 
 
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
                 response=GatewayListOut, resolve=_caller_with_list)
 async def gateways_email_list(call: Call) -> bytes:
     """Own gateways with their params, the parent's leasable ones, and the bound one."""
-    return call.prefetched or await gateways.list_gateways(call.ctx, call.caller, _list_answer)
+    return call.prefetched or await dealer_gateways.list_gateways(call.ctx, call.caller,
+                                                                  _list_answer)
 
 
 @actions.action("gateways/email/create", permission=("email_gateways", "create"),
                 params=CreateParams, response=IdOut)
 async def gateways_email_create(call: Call) -> bytes:
     """Create an own gateway (provider `smtp`); returns its id. It is not bound."""
-    gateway_id = await gateways.create(call.ctx, owner_id=call.caller.dealer_id,
-                                       gateway=_input(call.params["gateway"]), actor=call.actor)
+    gateway_id = await dealer_gateways.create(
+        call.ctx, owner_id=call.caller.dealer_id, gateway=_input(call.params["gateway"]),
+        actor=call.actor)
     return answer({"id": gateway_id})
 
 
@@ -137,8 +139,8 @@ async def gateways_email_create(call: Call) -> bytes:
 async def gateways_email_update(call: Call) -> bytes:
     """Replace an own gateway with the whole object sent."""
     loaded = call.params["gateway"]
-    await gateways.update(call.ctx, call.caller, gateway_id=loaded["id"],
-                          gateway=_input(loaded), actor=call.actor)
+    await dealer_gateways.update(call.ctx, call.caller, gateway_id=loaded["id"],
+                                 gateway=_input(loaded), actor=call.actor)
     return answer()
 
 
@@ -146,8 +148,8 @@ async def gateways_email_update(call: Call) -> bytes:
                 params=GatewayIdParams, errors=(201, 261))
 async def gateways_email_delete(call: Call) -> bytes:
     """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
-    await gateways.delete(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
-                          actor=call.actor)
+    await dealer_gateways.delete(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
+                                 actor=call.actor)
     return answer()
 
 
@@ -155,8 +157,8 @@ async def gateways_email_delete(call: Call) -> bytes:
                 params=GatewayIdParams, errors=(201,))
 async def gateways_email_bind(call: Call) -> bytes:
     """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
-    await gateways.bind(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
-                        actor=call.actor)
+    await dealer_gateways.bind(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
+                               actor=call.actor)
     return answer()
 
 
@@ -197,8 +199,8 @@ class AuditOut(Schema):
                 params=AuditParams, response=AuditOut)
 async def gateways_email_audit(call: Call) -> bytes:
     """Changes to the dealer's gateways, bindings and sender identity, newest first."""
-    entries, total = await gateways.audit_page(call.ctx, call.caller, limit=call.params["limit"],
-                                               offset=call.params["offset"])
+    entries, total = await dealer_gateways.audit_page(
+        call.ctx, call.caller, limit=call.params["limit"], offset=call.params["offset"])
     return answer({"list": [{"id": e.id, "time": e.time.isoformat(), "actor": e.actor,
                              "face": e.face, "client_address": e.client_address,
                              "action": e.action, "gateway_id": e.gateway_id,

@@ -16,7 +16,7 @@ from navixy_panel.domain.errors import InvalidInput, SessionEnded
 from navixy_panel.domain.gateways import GatewayInput, GatewayList
 from navixy_panel.mail import destinations
 from navixy_panel.security import tokens
-from navixy_panel.services import audit, gateways, hot_path
+from navixy_panel.services import audit, gateway_store, hot_path
 from navixy_panel.usecases.context import Context, UnitOfWork
 from navixy_panel.usecases.logins import session_key, session_tags
 
@@ -49,7 +49,7 @@ async def caller_with_list(ctx: Context, secret: str,
         return caller, caches.lists.peek(caller.dealer_id)
     assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
     epoch = caches.epoch
-    found = await hot_path.caller_and_list(ctx.pool, tokens.digest(secret), "navixy")
+    found = await hot_path.get_caller_and_list(ctx.pool, tokens.digest(secret), "navixy")
     if found is None:
         raise SessionEnded()
     caller, gateway_list = found
@@ -64,7 +64,7 @@ async def list_gateways(ctx: Context, caller: Caller, render: Render) -> bytes:
 
     async def load() -> bytes:
         assert ctx.pool is not None, "the list path needs the service's asyncpg pool"
-        return render(await hot_path.visible_list(ctx.pool, caller))
+        return render(await hot_path.list_visible_gateways(ctx.pool, caller))
 
     body = await ctx.caches.lists.get_or_load(caller.dealer_id, load,
                                               lambda _body: _list_tags(caller))
@@ -85,8 +85,8 @@ async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: A
         raise InvalidInput.of("provider", "Only 'smtp' gateways can be created through the API.")
     await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:
-        gateway_id = await gateways.create(uow.session, ctx.secret_box, owner_id=owner_id,
-                                           gateway=gateway, actor=actor)
+        gateway_id = await gateway_store.create_gateway(
+            uow.session, ctx.secret_box, owner_id=owner_id, gateway=gateway, actor=actor)
         _changed_gateway(uow, owner_id, gateway.leasable)
     return gateway_id
 
@@ -95,7 +95,7 @@ async def update(ctx: Context, caller: Caller, *, gateway_id: int, gateway: Gate
                  actor: Actor) -> None:
     await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:
-        was_leasable = await gateways.update_gateway(
+        was_leasable = await gateway_store.update_gateway(
             uow.session, ctx.secret_box, owner_id=caller.dealer_id, gateway_id=gateway_id,
             gateway=gateway, actor=actor)
         _changed_gateway(uow, caller.dealer_id, was_leasable, gateway.leasable)
@@ -103,20 +103,21 @@ async def update(ctx: Context, caller: Caller, *, gateway_id: int, gateway: Gate
 
 async def delete(ctx: Context, caller: Caller, *, gateway_id: int, actor: Actor) -> None:
     async with ctx.unit_of_work() as uow:
-        was_leasable = await gateways.delete_gateway(uow.session, owner_id=caller.dealer_id,
-                                                     gateway_id=gateway_id, actor=actor)
+        was_leasable = await gateway_store.delete_gateway(uow.session, owner_id=caller.dealer_id,
+                                                          gateway_id=gateway_id, actor=actor)
         _changed_gateway(uow, caller.dealer_id, was_leasable)
 
 
 async def bind(ctx: Context, caller: Caller, *, gateway_id: int, actor: Actor) -> None:
     async with ctx.unit_of_work() as uow:
-        await gateways.bind(uow.session, dealer_id=caller.dealer_id, parent_id=caller.parent_id,
-                            gateway_id=gateway_id, actor=actor)
+        await gateway_store.bind_gateway(uow.session, dealer_id=caller.dealer_id,
+                                         parent_id=caller.parent_id, gateway_id=gateway_id,
+                                         actor=actor)
         uow.changes.dealers.add(caller.dealer_id)
 
 
 async def audit_page(ctx: Context, caller: Caller, *, limit: int,
                      offset: int) -> tuple[list[AuditEntry], int]:
     async with ctx.unit_of_work() as uow:
-        return await audit.page(uow.session, dealer_id=caller.dealer_id, limit=limit,
-                                offset=offset)
+        return await audit.list_entries(uow.session, dealer_id=caller.dealer_id, limit=limit,
+                                        offset=offset)

@@ -26,12 +26,14 @@ from navixy_panel.domain.gateways import (
     GatewayInput,
     GatewayList,
     GatewayRecord,
+    GatewaySummary,
     LeasedGateway,
     UsableGateway,
 )
 from navixy_panel.domain.smtp_params import (
     AUTH,
     FROM,
+    HOST,
     PASSWORD,
     USER,
     destination,
@@ -80,8 +82,8 @@ def _audited(label: str, provider: str, leasable: bool,
     return {"label": label, "provider": provider, "leasable": leasable, **params}
 
 
-async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
-                 gateway: GatewayInput, actor: Actor) -> int:
+async def create_gateway(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
+                         gateway: GatewayInput, actor: Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
     if gateway.params[AUTH] and password is not None and not is_mask(password):
@@ -96,8 +98,8 @@ async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
                                                       gateway.leasable, row.params))
     if encrypted is not None:
         changes[PASSWORD] = "set"
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.create",
-                       gateway_id=row.id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.create",
+                             gateway_id=row.id, changes=changes)
     return row.id
 
 
@@ -149,8 +151,8 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
                                                           row.leasable, row.params))
     if password_change:
         changes[PASSWORD] = password_change
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.update",
-                       gateway_id=gateway_id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.update",
+                             gateway_id=gateway_id, changes=changes)
     return was_leasable
 
 
@@ -169,8 +171,8 @@ async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: in
     changes: dict[str, Any] = {"label": [row.label, None]}
     if unbound.rowcount:  # type: ignore[attr-defined]
         changes["bound_gateway"] = [gateway_id, None]
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.delete",
-                       gateway_id=gateway_id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.delete",
+                             gateway_id=gateway_id, changes=changes)
     return was_leasable
 
 
@@ -185,20 +187,20 @@ async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int 
     return row
 
 
-async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
-               gateway_id: int, actor: Actor) -> None:
+async def bind_gateway(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
+                       gateway_id: int, actor: Actor) -> None:
     await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id, gateway_id=gateway_id)
     previous = await session.scalar(select(Dealer.bound_gateway_id)
                                     .where(Dealer.id == dealer_id).with_for_update())
     await session.execute(update(Dealer).where(Dealer.id == dealer_id)
                           .values(bound_gateway_id=gateway_id))
-    await audit.record(session, actor, dealer_id=dealer_id, action="gateway.bind",
-                       gateway_id=gateway_id,
-                       changes={"bound_gateway": [previous, gateway_id]})
+    await audit.create_entry(session, actor, dealer_id=dealer_id, action="gateway.bind",
+                             gateway_id=gateway_id,
+                             changes={"bound_gateway": [previous, gateway_id]})
 
 
-async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,
-                 parent_id: int | None, gateway_id: int) -> UsableGateway:
+async def get_usable_gateway(session: AsyncSession, box: SecretBox, *, dealer_id: int,
+                             parent_id: int | None, gateway_id: int) -> UsableGateway:
     row = await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id,
                              gateway_id=gateway_id)
     password = box.decrypt(row.password_encrypted) if row.password_encrypted else None
@@ -209,7 +211,8 @@ def _record(row: EmailGateway) -> GatewayRecord:
     return GatewayRecord(row.id, row.label, row.provider, row.leasable, dict(row.params))
 
 
-async def bound_own(session: AsyncSession, *, dealer_id: int) -> GatewayRecord | None:
+async def get_bound_own_gateway(session: AsyncSession, *,
+                                dealer_id: int) -> GatewayRecord | None:
     """The dealer's bound gateway when it owns it (Webitel's per-domain "settings")."""
     row = await session.scalar(
         select(EmailGateway)
@@ -218,7 +221,8 @@ async def bound_own(session: AsyncSession, *, dealer_id: int) -> GatewayRecord |
     return None if row is None else _record(row)
 
 
-async def own(session: AsyncSession, *, owner_id: int, gateway_id: int) -> GatewayRecord:
+async def get_own_gateway(session: AsyncSession, *, owner_id: int,
+                          gateway_id: int) -> GatewayRecord:
     row = await session.scalar(select(EmailGateway).where(
         EmailGateway.id == gateway_id, EmailGateway.owner_id == owner_id))
     if row is None:
@@ -226,14 +230,13 @@ async def own(session: AsyncSession, *, owner_id: int, gateway_id: int) -> Gatew
     return _record(row)
 
 
-async def all_gateways(session: AsyncSession) -> list[dict[str, Any]]:
-    """For the operator's listing: owner login, label, provider, leasable, host; no secret."""
+async def list_gateways(session: AsyncSession) -> list[GatewaySummary]:
+    """Every gateway, for the operator's listing."""
     rows = await session.execute(
         select(EmailGateway.id, Dealer.login, EmailGateway.label, EmailGateway.provider,
                EmailGateway.leasable, EmailGateway.params)
         .join(Dealer, Dealer.id == EmailGateway.owner_id).order_by(EmailGateway.id))
-    return [{"id": gateway_id, "owner": owner, "label": label, "provider": provider,
-             "leasable": leasable, "host": params.get("mail.smtp.host")}
+    return [GatewaySummary(gateway_id, owner, label, provider, leasable, params.get(HOST))
             for gateway_id, owner, label, provider, leasable, params in rows]
 
 
