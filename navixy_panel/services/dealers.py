@@ -136,8 +136,8 @@ async def lock_domain(session: AsyncSession, dealer_id: int) -> None:
         func.hashtextextended(f"domain-settings:{dealer_id}", 0))))
 
 
-async def get_dealer_in_scope(session: AsyncSession, *, caller_id: int, domain: str,
-                              lock: bool = False) -> DomainDealer | None:
+async def get_dealer_in_scope(session: AsyncSession, *, caller_id: int,
+                              domain: str) -> DomainDealer | None:
     """The dealer owning `domain` if it is the caller or one of its sub-dealers at any
     depth; None otherwise, whether or not the domain exists (the caller learns nothing).
 
@@ -152,8 +152,6 @@ async def get_dealer_in_scope(session: AsyncSession, *, caller_id: int, domain: 
     query = (select(Dealer.id, Dealer.parent_id, Dealer.bound_gateway_id, Dealer.domain)
              .where(Dealer.domain == domain,
                     select(ancestors.c.id).where(ancestors.c.id == caller_id).exists()))
-    if lock:
-        query = query.with_for_update()
     row = (await session.execute(query)).first()
     if row is None:
         return None

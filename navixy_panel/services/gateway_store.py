@@ -43,7 +43,7 @@ from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import audit
 
 
-def visible_to(dealer_id: int, parent_id: int | None) -> Any:
+def _visible_to(dealer_id: int, parent_id: int | None) -> Any:
     """SQL condition for own(D) ∪ leasable(D)."""
     own = EmailGateway.owner_id == dealer_id
     if parent_id is None:
@@ -65,7 +65,7 @@ def visible_gateways(rows: Iterable[Sequence[Any]], dealer_id: int,
     return result
 
 
-def is_mask(password: str | None) -> bool:
+def _is_mask(password: str | None) -> bool:
     """Null, empty and masks such as '********' all mean "keep the stored password"."""
     return password is None or password.strip("*•") == ""
 
@@ -86,7 +86,7 @@ async def create_gateway(session: AsyncSession, box: SecretBox | None, *, owner_
                          gateway: GatewayInput, actor: Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
-    if gateway.params[AUTH] and password is not None and not is_mask(password):
+    if gateway.params[AUTH] and password is not None and not _is_mask(password):
         assert box is not None, "a password needs the secret box"
         encrypted = box.encrypt(password)
     row = EmailGateway(owner_id=owner_id, label=gateway.label, provider=gateway.provider,
@@ -134,7 +134,7 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
         encrypted = None
-    elif new_password is not None and not is_mask(new_password):
+    elif new_password is not None and not _is_mask(new_password):
         encrypted = box.encrypt(new_password)
     elif encrypted is not None and destination(row.params) != destination(gateway.params):
         # A stored password is never sent to a server it was not entered for.
@@ -180,7 +180,7 @@ async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int 
                        gateway_id: int) -> EmailGateway:
     row = await session.scalar(
         select(EmailGateway)
-        .where(EmailGateway.id == gateway_id, visible_to(dealer_id, parent_id))
+        .where(EmailGateway.id == gateway_id, _visible_to(dealer_id, parent_id))
         .with_for_update(read=True))
     if row is None:
         raise NotFound()

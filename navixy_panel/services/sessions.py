@@ -16,20 +16,18 @@ from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.security import tokens
 
 
-async def create_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
-                         kind: str = "navixy",
-                         secret: str | None = None) -> tuple[str, dt.datetime]:
-    """Returns the secret for the client (never stored: a Navixy hash, or the given
-    Webitel key) and the expiry."""
-    session_hash = secret or tokens.new_session_hash()
+async def create_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int, kind: str,
+                         secret: str) -> dt.datetime:
+    """Stores the session of `secret` (a Navixy hash or a Webitel key; only its digest is
+    kept) and returns its expiry."""
     expires_at = await session.scalar(
         insert(PanelSession)
-        .values(digest=tokens.digest(session_hash), dealer_id=dealer_id, kind=kind,
+        .values(digest=tokens.digest(secret), dealer_id=dealer_id, kind=kind,
                 expires_at=now() + dt.timedelta(seconds=ttl_seconds))
         .returning(PanelSession.expires_at)
     )
     assert expires_at is not None
-    return session_hash, expires_at
+    return expires_at
 
 
 _CALLER_COLUMNS: tuple[Any, ...] = (

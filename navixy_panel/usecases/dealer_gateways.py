@@ -78,10 +78,10 @@ def _changed_gateway(uow: UnitOfWork, owner_id: int, *leasable: bool) -> None:
         uow.changes.children_of.add(owner_id)
 
 
-async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: Actor,
-                 api: bool = True) -> int:
-    """Through the API only `smtp` gateways are created; an operator may create others."""
-    if api and gateway.provider != "smtp":
+async def create(ctx: Context, *, owner_id: int, gateway: GatewayInput, actor: Actor) -> int:
+    """Through the API only `smtp` gateways are created (an operator creates others:
+    `operator.create_relay`)."""
+    if gateway.provider != "smtp":
         raise InvalidInput.of("provider", "Only 'smtp' gateways can be created through the API.")
     await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
     async with ctx.unit_of_work() as uow:

@@ -53,7 +53,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             await rate_limits.give_back(uow.session, bucket, window_start)
         blocked = found.block_status in LOGIN_BLOCKING_STATUSES
         if not blocked:
-            _, expires_at = await sessions.create_session(
+            expires_at = await sessions.create_session(
                 uow.session, dealer_id=found.dealer_id, kind=kind, secret=secret,
                 ttl_seconds=ttl_seconds or settings.session_ttl_seconds)
     if blocked:
