@@ -69,7 +69,7 @@ def _postmaster_running(pgdata: Path) -> bool:
 
 async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
-        # alembic's env.py runs its own event loop, so it gets a thread.
+        # alembic's migrations/env.py runs its own event loop, so it gets a thread.
         await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
         log.debug("schema is at the latest migration")
     yield

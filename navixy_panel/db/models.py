@@ -46,7 +46,7 @@ class Dealer(Base):
     parent_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("dealers.id", ondelete="RESTRICT"), index=True
     )
-    # One of domain/block_status.py's BLOCK_STATUSES (checked by services/dealers.py).
+    # One of domain/dealers.py's BLOCK_STATUSES (checked by services/dealers.py).
     block_status: Mapped[str] = mapped_column(Text, server_default="NOT_BLOCKED")
     permissions: Mapped[dict[str, list[str]]] = mapped_column(JSONB, server_default="{}")
     # RESTRICT, not SET NULL: a gateway may only disappear after the code has

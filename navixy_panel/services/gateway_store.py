@@ -122,8 +122,9 @@ async def _others_bound(session: AsyncSession, gateway: EmailGateway) -> bool:
 
 async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int,
                          gateway_id: int, gateway: GatewayInput, actor: Actor) -> bool:
-    """Replaces the whole gateway (see SPEC section 2 for the password rule); returns
-    whether it was leasable before."""
+    """Replaces the whole gateway; returns whether it was leasable before. The password:
+    a new one replaces the stored one; null, empty or a mask keeps it, unless the
+    destination changed (`PasswordRequired`); `mail.smtp.auth` off removes it."""
     row = await _lock_own(session, owner_id, gateway_id)
     was_leasable = row.leasable
     if row.provider != gateway.provider and gateway.provider != "smtp":
