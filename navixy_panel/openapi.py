@@ -4,8 +4,8 @@ Each owner of paths writes its own part, from the marshmallow schemas it loads a
 answers with, so the document cannot drift from the code: `navixy/openapi.py` (one
 operation per declared action), `webitel/openapi.py` and `http/probes.py`. This module
 only assembles them, with what belongs to the whole: the title, the description and
-the server. The fuzz tests (tests/test_openapi_fuzz.py) hold the service to the
-document, examples included: schemathesis sends them first.
+the server. The fuzz tests (schemathesis) hold the service to the document, examples
+included: they are sent first.
 
 Every operation has an `operationId`: a Navixy action's path with `_` for `/`
 (`gateways_email_list`), `webitel_<verb>_<object>` for Webitel's, and the probes' own
