@@ -20,7 +20,7 @@ from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.usecases.context import Context
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ costs 4x
 class Call:
     """One request as a handler sees it."""
 
