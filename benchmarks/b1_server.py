@@ -14,8 +14,9 @@ reads as the service and builds the same bytes, with nothing of navixy_panel imp
 
 then `orjson.dumps` of `{"success":true,"bound_gateway":…,"own":[…],"leasable":[…]}` with
 every SMTP param key in Navixy's order and the password null (a copy of the rules of
-`navixy_panel/smtp_params.py` and `services/gateways.py`, written down again here, so the
-correctness gate of `platform_bench.py` compares two independent implementations).
+`navixy_panel/domain/smtp_params.py`, `services/gateway_store.py` and
+`navixy/gateways_email.py`, written down again here, so the correctness gate of
+`platform_bench.py` compares two independent implementations).
 
 One asyncpg pool (10 connections, up to 20, like the service's SQLAlchemy pool); asyncpg
 prepares each statement once per connection and reuses it (its statement cache), so both

@@ -312,7 +312,7 @@ async def _admin(dsn: str, statement: str) -> None:
 LABELS = ("Own relay {n}", "Relais für Händler {n}", "Почтовый шлюз {n}",
           'Relay "primary" {n}', "Backup \\ SMTP {n}")
 # What dealers type in; loaded through the service's own schema, then stored as the
-# service stores them (services/gateways.py `_stored_params`: no password key, no user
+# service stores them (services/gateway_store.py `_stored_params`: no password key, no user
 # when auth is off).
 PARAM_INPUTS: tuple[dict[str, Any], ...] = (
     {"mail.smtp.host": "smtp.tag.example", "mail.smtp.port": 587,
@@ -762,7 +762,7 @@ def foreign_share(work_dir: Path, before: dict[int, float], seconds: float) -> f
 # --------------------------------------------------------------------------- profiling
 
 _PLUMBING = ("<frozen runpy>", "asyncio/", "threading.py", "navixy_panel/__main__.py",
-             "navixy_panel/cli.py", "aiohttp/web.py", "uvloop/")
+             "navixy_panel/cli/", "aiohttp/web.py", "uvloop/")
 
 
 def summarize_profile(raw: Path, top: int = 20) -> None:

@@ -2,7 +2,8 @@
 
 Where a URL is handled:
 - `/v2/panel/<handler>/<action>` and `/panel/…`: `navixy/routes.py` dispatches to the
-  action registered under that path (`navixy/account.py`, `gateways.py`, `notification.py`);
+  action registered under that path (`navixy/account.py`,
+  `navixy/gateways_email.py`, `navixy/notification.py`);
 - `/login`, `/logout`, `/api/v2/email/settings…`: `webitel/routes.py`;
 - `/health`, `/ready`: `http/probes.py`; `/metrics`: `http/observability.py`;
   `/openapi.json`: `openapi.py`; `/`, `/docs`, `/readme`: `docs_pages.py`.

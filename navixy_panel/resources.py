@@ -1,7 +1,7 @@
 """Cleanup contexts: one per external resource the service holds.
 
-`embedded_postgres_ctx` starts the embedded server when no DATABASE_URL is
-given, `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool,
+`embedded_postgres_ctx` starts the embedded server when that is the database
+(`deployment.py` decides), `migrations_ctx` upgrades the schema, `engine_ctx` owns the pool,
 `context_ctx` assembles what use cases run with (the secret box proven against
 what is stored, the caches and the LISTEN task that keeps them honest), and
 `housekeeping_ctx` sweeps expired rows.
@@ -23,12 +23,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from navixy_panel import cache
+from navixy_panel import cache, deployment
 from navixy_panel.db import migrate
-from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.http import keys
-from navixy_panel.security.secret_box import SecretBox, keys_for
 from navixy_panel.services import hot_path, rate_limits, sessions
 from navixy_panel.usecases.context import Context
 
@@ -41,23 +39,22 @@ READ_POOL_SIZE = 16
 
 
 async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    if settings.database_url:
-        app[keys.DATABASE_URL] = settings.database_url
+    chosen = deployment.database(app[keys.SETTINGS])
+    if chosen.server is None:
+        app[keys.DATABASE_URL] = chosen.start()
         yield
         return
-    server = EmbeddedPostgres(settings.data_dir)
     # The server is shared by every process using the data directory: this one may
     # attach to a running server, and the last one out stops it.
-    was_running = _postmaster_running(server.pgdata)
-    app[keys.DATABASE_URL] = await asyncio.to_thread(server.start)
-    log.debug("embedded PostgreSQL %s in %s", "attached" if was_running else "started",
-              server.pgdata)
+    pgdata = chosen.server.pgdata
+    was_running = _postmaster_running(pgdata)
+    app[keys.DATABASE_URL] = await asyncio.to_thread(chosen.start)
+    log.debug("embedded PostgreSQL %s in %s", "attached" if was_running else "started", pgdata)
     try:
         yield
     finally:
-        await asyncio.to_thread(server.stop)
-        if not was_running and not _postmaster_running(server.pgdata):
+        await asyncio.to_thread(chosen.stop)
+        if not was_running and not _postmaster_running(pgdata):
             log.info("embedded PostgreSQL stopped")
 
 
@@ -72,7 +69,7 @@ def _postmaster_running(pgdata: Path) -> bool:
 
 async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
-        # alembic's env.py runs its own event loop, so it gets a thread.
+        # alembic's migrations/env.py runs its own event loop, so it gets a thread.
         await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
         log.debug("schema is at the latest migration")
     yield
@@ -119,8 +116,7 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     or wrong key stops the start instead of failing the first send; then starts the
     LISTEN task that keeps the caches honest."""
     settings = app[keys.SETTINGS]
-    box = SecretBox(keys_for(settings.secret_keys, settings.data_dir,
-                             embedded=settings.database_url is None))
+    box = deployment.secret_box(settings)
     sessionmaker = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False,
                                       class_=AsyncSession)
     async with sessionmaker() as session:
@@ -158,8 +154,8 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 async with app[keys.CONTEXT].unit_of_work() as uow:
-                    await sessions.purge_expired(uow.session)
-                    await rate_limits.purge(uow.session, older_than_seconds=86400)
+                    await sessions.delete_expired_sessions(uow.session)
+                    await rate_limits.delete_old_counters(uow.session, older_than_seconds=86400)
             except Exception as exc:  # the database may be away; try again later
                 log.warning("housekeeping skipped: %s", type(exc).__name__)
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

@@ -27,9 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from navixy_panel import deployment
 from navixy_panel.db import migrate
-from navixy_panel.db.embedded import EmbeddedPostgres
-from navixy_panel.security.secret_box import SecretBox, keys_for, open_box
 from navixy_panel.settings import Settings
 from navixy_panel.usecases.context import Context
 
@@ -219,13 +218,6 @@ def _reason(error: BaseException, seconds: float) -> str:
     return message or type(cause).__name__
 
 
-def check_secret_key(settings: Settings) -> SecretBox:
-    """The SMTP password keys, or SecretKeyError (configured but malformed, or missing
-    where one is required); with the embedded database a missing key is generated."""
-    return SecretBox(keys_for(settings.secret_keys, settings.data_dir,
-                              embedded=settings.database_url is None))
-
-
 @dataclass(frozen=True, slots=True)
 class Store:
     """Which database a command uses and whether it is new (described before it is
@@ -247,11 +239,16 @@ class Store:
         return f"database in {self.data_dir} (embedded PostgreSQL; {source})"
 
 
+def startup_line(store: Store) -> str:
+    """The first line `serve` prints: the version and the database in use."""
+    return f"navixy-panel {version()}: {store.describe()}"
+
+
 def check_store(settings: Settings, *, create: bool = True) -> Store:
     """The checks every command that opens the database runs first."""
-    if settings.database_url:
-        return Store(settings.database_url, settings.data_dir.resolve(),
-                     check_database(settings.database_url))
+    chosen = deployment.database(settings)
+    if chosen.url is not None:
+        return Store(chosen.url, settings.data_dir.resolve(), check_database(chosen.url))
     exists = embedded_database_exists(settings.data_dir)
     if not exists and not create:
         raise StartupError(
@@ -264,11 +261,11 @@ def check_store(settings: Settings, *, create: bool = True) -> Store:
 
 def check_start(settings: Settings) -> Store:
     """`serve`'s checks of the database and the secret key, cheapest first."""
-    if settings.database_url:
-        check_secret_key(settings)  # required with DATABASE_URL: no need to connect first
+    if not deployment.embedded(settings):
+        deployment.secret_box(settings)  # required with DATABASE_URL: no need to connect first
         return check_store(settings)
     store = check_store(settings)  # the generated key lives in the data directory
-    check_secret_key(settings)
+    deployment.secret_box(settings)
     return store
 
 
@@ -279,20 +276,18 @@ def database_url(settings: Settings, *, create: bool = True) -> Iterator[str]:
     """DATABASE_URL, or the embedded server for as long as the command runs. Says so
     on stderr when it creates a new embedded database (likely the wrong folder)."""
     store = check_store(settings, create=create)
-    if store.url is not None:
-        yield store.url
-        return
-    server = EmbeddedPostgres(settings.data_dir)
-    PROGRESS.doing = "creating the database" if store.created else "starting the database"
-    url = server.start()
+    chosen = deployment.database(settings)
+    if chosen.server is not None:
+        PROGRESS.doing = "creating the database" if store.created else "starting the database"
+    url = chosen.start()
     PROGRESS.doing = None
-    if store.created:
+    if store.created and chosen.server is not None:
         print(f"navixy-panel: {store.describe()}; the service uses the database of the "
               "folder it runs in", file=sys.stderr)
     try:
         yield url
     finally:
-        server.stop()
+        chosen.stop()
 
 
 def run_use_case(settings: Settings, work: Callable[[Context], Awaitable[T]], *,
@@ -311,8 +306,7 @@ def with_context(url: str, settings: Settings, work: Callable[[Context], Awaitab
     async def runner() -> T:
         engine = create_async_engine(url, hide_parameters=True)
         try:
-            box = open_box(settings.secret_keys, settings.data_dir,
-                           embedded=settings.database_url is None)
+            box = deployment.secret_box(settings, required=False)
             return await work(Context(settings, async_sessionmaker(engine,
                                                                    expire_on_commit=False), box))
         finally:

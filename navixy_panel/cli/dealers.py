@@ -10,6 +10,7 @@ from typing import Any
 
 from navixy_panel.cli.common import CommandError, print_table, read_secret, run_use_case
 from navixy_panel.domain import permissions
+from navixy_panel.domain.dealers import BLOCK_STATUSES, NOT_BLOCKED
 from navixy_panel.settings import Settings
 from navixy_panel.usecases import operator
 from navixy_panel.usecases.context import Context
@@ -84,7 +85,7 @@ def _dealer_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
                "service serves)") if creating else keep
     parser.add_argument("--permissions", metavar="JSON|all", help=PERMISSIONS_HELP + default)
     parser.add_argument("--block-status",
-                        choices=["NOT_BLOCKED", "INITIAL_BLOCK", "BLOCK_LOGIN", "CLIENTS_BLOCKED"],
+                        choices=BLOCK_STATUSES,
                         help="INITIAL_BLOCK and BLOCK_LOGIN refuse its logins, CLIENTS_BLOCKED "
                         "only its customers'" + (" (default: NOT_BLOCKED)" if creating else keep))
 
@@ -110,7 +111,7 @@ def run_create(args: argparse.Namespace, settings: Settings) -> None:
         dealer = await operator.create_dealer(
             ctx, login=args.login, password=password, title=args.title or "",
             domain=args.domain, parent_login=args.parent, permissions=grants,
-            block_status=args.block_status or "NOT_BLOCKED")
+            block_status=args.block_status or NOT_BLOCKED)
         return {"id": dealer.id, "login": dealer.login}
 
     print(json.dumps(run_use_case(settings, work)))

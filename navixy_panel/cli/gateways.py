@@ -9,6 +9,7 @@ SMTP relay, sent to with the same params).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from typing import Any
@@ -120,7 +121,8 @@ def run_rotate_secrets(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> None:
-    rows = run_use_case(settings, operator.list_gateways, create=False)
+    rows = [dataclasses.asdict(gateway)
+            for gateway in run_use_case(settings, operator.list_gateways, create=False)]
     if args.json:
         print(json.dumps(rows))
         return

@@ -30,7 +30,7 @@ from navixy_panel.cli.common import (
     check_start,
     database_url,
     describe_listen_error,
-    version,
+    startup_line,
 )
 from navixy_panel.db import migrate
 from navixy_panel.resources import migrations_ctx
@@ -191,10 +191,6 @@ class StartupSignals:
             self.received = (PROGRESS.interrupted(), signum)
             logging.disable(logging.CRITICAL)
         raise web.GracefulExit()  # what aiohttp's own handler raises
-
-
-def startup_line(store: Store) -> str:
-    return f"navixy-panel {version()}: {store.describe()}"
 
 
 def open_loopback_for_demo(settings: Settings) -> Settings:

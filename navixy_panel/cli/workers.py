@@ -19,9 +19,8 @@ import threading
 import time
 from types import FrameType
 
+from navixy_panel import deployment
 from navixy_panel.db import migrate
-from navixy_panel.db.embedded import EmbeddedPostgres
-from navixy_panel.security.secret_box import keys_for
 from navixy_panel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,8 +28,8 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     """After `serve` has checked everything and printed its first line."""
-    server = None if settings.database_url else EmbeddedPostgres(settings.data_dir)
-    url = settings.database_url or server.start()  # type: ignore[union-attr]
+    chosen = deployment.database(settings)
+    url = chosen.start()
     try:
         if not args.no_migrate:
             migrate.upgrade(url)
@@ -42,15 +41,13 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             **os.environ,
             "DATABASE_URL": url,
             "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS": ",".join(settings.smtp_allowed_networks),
-            "NAVIXY_PANEL_SECRET_KEY": ",".join(keys_for(
-                settings.secret_keys, settings.data_dir, embedded=server is not None)),
+            "NAVIXY_PANEL_SECRET_KEY": ",".join(deployment.secret_keys(settings)),
         }
         command = [sys.executable, "-m", "navixy_panel", "serve", "--host", args.host,
                    "--port", str(args.port), "--no-migrate", "--reuse-port"]
         _supervise(command, environment, args.workers)
     finally:
-        if server is not None:
-            server.stop()
+        chosen.stop()
 
 
 def _supervise(command: list[str], environment: dict[str, str], count: int) -> None:

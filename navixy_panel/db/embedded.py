@@ -7,10 +7,10 @@ that list forever, and the server would then never be stopped again, so dead
 pids are pruned before attaching. A server left running by a crash is taken
 over (the library reads postmaster.pid), never started twice.
 
-Privacy (SPEC §6). The library initialises the cluster with `trust` for every
-connection, and when the data directory's path is too long for a Unix socket
-(about 86 characters) it puts the socket in a folder under the system
-temporary directory, which it makes mode 777 when run as root: any local user
+Privacy: no other local user may reach the database. The library initialises the
+cluster with `trust` for every connection, and when the data directory's path is too
+long for a Unix socket (about 86 characters) it puts the socket in a folder under the
+system temporary directory, which it makes mode 777 when run as root: any local user
 could then connect as the superuser. Three independent locks close that, any
 one of which keeps other users out:
 
@@ -78,6 +78,9 @@ _PASSWORD_RE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _ROLE = "postgres"  # the superuser the library creates and connects as
 _SCRAM_ITERATIONS = 4096  # PostgreSQL's own default for scram_iterations
 
+# This block and `_hba_text` are compared byte for byte with what a data directory holds,
+# and a difference restarts the server and sets its password again: their wording (a
+# section number of the product contract included) stays as earlier versions wrote it.
 _CONF_BLOCK = """
 # navixy-panel (SPEC §6): no TCP listener; the socket is usable by the server's own
 # system user (and root) only. Every connection also needs the password (pg_hba.conf).

@@ -28,7 +28,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Blocking: call it outside the event loop (env.py runs its own loop)."""
+    """Blocking: call it outside the event loop (migrations/env.py runs its own loop)."""
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -28,10 +28,6 @@ NAMING_CONVENTION = {
     "pk": "pk__%(table_name)s",
 }
 
-BLOCK_STATUSES = ("NOT_BLOCKED", "INITIAL_BLOCK", "BLOCK_LOGIN", "CLIENTS_BLOCKED")
-# Statuses that shut the dealer out of the panel (CLIENTS_BLOCKED only blocks its customers).
-LOGIN_BLOCKING_STATUSES = ("INITIAL_BLOCK", "BLOCK_LOGIN")
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -50,6 +46,7 @@ class Dealer(Base):
     parent_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("dealers.id", ondelete="RESTRICT"), index=True
     )
+    # One of domain/dealers.py's BLOCK_STATUSES (checked by services/dealers.py).
     block_status: Mapped[str] = mapped_column(Text, server_default="NOT_BLOCKED")
     permissions: Mapped[dict[str, list[str]]] = mapped_column(JSONB, server_default="{}")
     # RESTRICT, not SET NULL: a gateway may only disappear after the code has

@@ -39,3 +39,15 @@ class Actor:
 
 
 OPERATOR = Actor(None, "operator", "cli")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """A successful login: who, and the secret only the client gets."""
+
+    dealer_id: int
+    login: str
+    domain: str | None
+    permissions: dict[str, list[str]]
+    secret: str  # the session hash or key, for the client only (never stored)
+    expires_at: dt.datetime

@@ -1,4 +1,4 @@
-"""Where a gateway may send: the outbound destination policy (SPEC §2).
+"""Where a gateway may send: the outbound destination policy.
 
 Gateways are configured by tenants, so without a policy a dealer could aim the
 service at the platform's own network: the cloud metadata service, the

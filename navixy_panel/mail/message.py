@@ -13,7 +13,7 @@ from navixy_panel.domain.errors import InvalidInput
 SUBJECT = "Test message from navixy-panel"
 
 
-def test_message(*, sender: str, to: str, gateway_label: str,
+def build_test_message(*, sender: str, to: str, gateway_label: str,
                  footer: str | None) -> EmailMessage:
     """`sender` is a bare address or `Name <address>`: the From header keeps the name
     (RFC 2047-encoded when it is not ASCII, by the email package's generator), and the

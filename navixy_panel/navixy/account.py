@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from navixy_panel.navixy.actions import ActionTable, Call
+from navixy_panel.navixy.actions import ActionTable, Call, answer
 from navixy_panel.usecases import logins
 
 actions = ActionTable()
@@ -28,23 +26,24 @@ class AuthOut(PermissionsOut):
     hash = fields.String()
 
 
-@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False)
-async def account_auth(call: Call) -> dict[str, Any]:
+@actions.action("account/auth", params=AuthParams, response=AuthOut, needs_session=False,
+                 errors=(11, 12, 15))
+async def account_auth(call: Call) -> bytes:
     """Log in with login and password; returns a session hash valid for the session lifetime."""
     logged_in = await logins.log_in(call.ctx, login=call.params["login"],
                                     password=call.params["password"],
                                     client_address=call.client_address)
-    return {"hash": logged_in.secret, "permissions": logged_in.permissions}
+    return answer({"hash": logged_in.secret, "permissions": logged_in.permissions})
 
 
 @actions.action("account/get_permissions", response=PermissionsOut)
-async def account_get_permissions(call: Call) -> dict[str, Any]:
+async def account_get_permissions(call: Call) -> bytes:
     """The permissions of the current session's dealer."""
-    return {"permissions": call.dealer.permissions}
+    return answer({"permissions": call.caller.permissions})
 
 
 @actions.action("account/logout")
-async def account_logout(call: Call) -> dict[str, Any]:
+async def account_logout(call: Call) -> bytes:
     """End the current session; the hash answers code 4 from now on."""
-    await logins.log_out(call.ctx, call.dealer)
-    return {}
+    await logins.log_out(call.ctx, call.caller)
+    return answer()

@@ -13,12 +13,10 @@ sent empty (except `email_from`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from navixy_panel.domain.addresses import Mailbox
-from navixy_panel.navixy.actions import ActionTable, Call
+from navixy_panel.navixy.actions import ActionTable, Call, answer
 from navixy_panel.usecases import sender_identity
 
 actions = ActionTable()
@@ -85,40 +83,40 @@ class NotificationEmailOut(Schema):
 
 @actions.action("dealer/settings/notification/read",
                 permission=("notification_settings", "read"), response=NotificationReadOut)
-async def notification_read(call: Call) -> dict[str, Any]:
+async def dealer_settings_notification_read(call: Call) -> bytes:
     """The dealer's notification settings in `value` (unset fields null)."""
-    identity = await sender_identity.read(call.ctx, call.dealer.dealer_id)
-    return {"value": identity.fields()}
+    identity = await sender_identity.read(call.ctx, call.caller.dealer_id)
+    return answer({"value": identity.fields()})
 
 
 @actions.action("dealer/settings/notification/update",
                 permission=("notification_settings", "update"),
                 params=NotificationSettingsParams, empty_is_null=True)
-async def notification_update(call: Call) -> dict[str, Any]:
+async def dealer_settings_notification_update(call: Call) -> bytes:
     """Replaces the notification settings: an absent email_special is cleared."""
     params = call.params
     identity = sender_identity.SenderIdentity(
         email_from=params["email_from"], email_footer=params["email_footer"],
         email_special=params["email_special"], sms_originator=params["sms_originator"],
         caller_id=params["caller_id"])
-    await sender_identity.replace(call.ctx, call.dealer.dealer_id, identity, call.actor)
-    return {}
+    await sender_identity.replace(call.ctx, call.caller.dealer_id, identity, call.actor)
+    return answer()
 
 
 @actions.action("dealer/settings/notification/email/read",
                 permission=("notification_settings", "read"), response=NotificationEmailOut)
-async def notification_email_read(call: Call) -> dict[str, Any]:
+async def dealer_settings_notification_email_read(call: Call) -> bytes:
     """The sender address and footer of the dealer's mail (null when unset)."""
-    identity = await sender_identity.read(call.ctx, call.dealer.dealer_id)
-    return {"email_from": identity.email_from, "email_footer": identity.email_footer}
+    identity = await sender_identity.read(call.ctx, call.caller.dealer_id)
+    return answer({"email_from": identity.email_from, "email_footer": identity.email_footer})
 
 
 @actions.action("dealer/settings/notification/email/update",
                 permission=("notification_settings", "update"), params=NotificationEmailParams)
-async def notification_email_update(call: Call) -> dict[str, Any]:
+async def dealer_settings_notification_email_update(call: Call) -> bytes:
     """Replaces both email fields (an absent footer clears it); the rest is kept."""
-    await sender_identity.replace_email(call.ctx, call.dealer.dealer_id,
+    await sender_identity.replace_email(call.ctx, call.caller.dealer_id,
                                         email_from=call.params["email_from"],
                                         email_footer=call.params["email_footer"] or None,
                                         actor=call.actor)
-    return {}
+    return answer()

@@ -4,7 +4,7 @@ Each known action is a plain route (aiohttp finds it by dictionary lookup; the
 list path is hot), and one catch-all per prefix answers unknown actions with
 Navixy's code 111 and other methods with 112, instead of aiohttp's HTML 404/405.
 The handler of any URL is the function registered under its action path, in
-`navixy/account.py`, `navixy/gateways.py` or `navixy/notification.py`.
+`navixy/account.py`, `navixy/gateways_email.py` or `navixy/notification.py`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 
-import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
 from navixy_panel.http import keys
 from navixy_panel.http.plumbing import read_params, tag
-from navixy_panel.navixy import account, gateways, notification
+from navixy_panel.navixy import account, gateways_email, notification
 from navixy_panel.navixy.actions import Action, Call
 from navixy_panel.navixy.errors import FACE, NavixyError, from_validation
 from navixy_panel.navixy.transport import session_hash
@@ -28,7 +27,7 @@ PREFIXES = ("/v2/panel/", "/panel/")
 
 ACTIONS: dict[str, Action] = {
     action.path: action
-    for table in (account.actions, gateways.actions, notification.actions)
+    for table in (account.actions, gateways_email.actions, notification.actions)
     for action in table
 }
 
@@ -45,26 +44,23 @@ async def handle(request: web.Request, action_path: str | None = None,
     ctx = request.app[keys.CONTEXT]  # the root app: no ChainMap lookup per request
     params = await read_params(request, ctx.settings.max_body_bytes,
                                empty_is_null=action.empty_is_null)
-    call = Call(request, ctx, params)
+    caller = prefetched = None
     if action.needs_session:
         secret = session_hash(request, params)
         if action.resolve is not None:
-            call.caller, call.prefetched = await action.resolve(ctx, secret)
+            caller, prefetched = await action.resolve(ctx, secret)
         else:
-            call.caller = await logins.resolve(ctx, secret)
-        if action.permission and not call.caller.may(*action.permission):
+            caller = await logins.resolve(ctx, secret)
+        if action.permission and not caller.may(*action.permission):
             raise NavixyError(13)
     params.pop("hash", None)
     if action.params is not None:
         try:
-            call.params = action.params().load(params)
+            params = action.params().load(params)
         except ValidationError as exc:
             raise from_validation(exc) from None
-    result = await action.handler(call)
-    if isinstance(result, bytes):
-        return web.Response(body=result, content_type="application/json")
-    return web.Response(body=orjson.dumps({"success": True, **result}),
-                        content_type="application/json")
+    body = await action.handler(Call(request, ctx, params, caller, prefetched))
+    return web.Response(body=body, content_type="application/json")
 
 
 def add_routes(app: web.Application, actions: Mapping[str, Action] = ACTIONS) -> None:

@@ -132,10 +132,3 @@ class MissingSecretBox(SecretBox):
     def rotate(self, token: bytes) -> bytes:
         raise self._reason
 
-
-def open_box(configured: Sequence[str], data_dir: Path, embedded: bool) -> SecretBox:
-    """The box for the command line: a missing key fails only where a secret is used."""
-    try:
-        return SecretBox(keys_for(configured, data_dir, embedded))
-    except SecretKeyError as reason:
-        return MissingSecretBox(reason)

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import AuditEvent
+from navixy_panel.domain.audit import AuditEntry
 from navixy_panel.domain.caller import OPERATOR, Actor
 from navixy_panel.domain.smtp_params import PASSWORD
 
@@ -32,8 +33,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return changed
 
 
-async def record(session: AsyncSession, actor: Actor, *, dealer_id: int, action: str,
-                 changes: dict[str, Any], gateway_id: int | None = None) -> None:
+async def create_entry(session: AsyncSession, actor: Actor, *, dealer_id: int, action: str,
+                       changes: dict[str, Any], gateway_id: int | None = None) -> None:
     """Nothing is recorded when nothing changed: a form saved as it was (which the
     admin panel does on every save) would otherwise bury the real changes."""
     if not changes:
@@ -57,8 +58,8 @@ def _who(event: AuditEvent, viewer_id: int) -> tuple[str, str | None]:
     return (OPERATOR.login if event.face == OPERATOR.face else PARENT), None
 
 
-async def page(session: AsyncSession, *, dealer_id: int, limit: int,
-               offset: int) -> tuple[list[dict[str, Any]], int]:
+async def list_entries(session: AsyncSession, *, dealer_id: int, limit: int,
+                       offset: int) -> tuple[list[AuditEntry], int]:
     """One page of `dealer_id`'s trail, newest first, as that dealer may see it."""
     total = await session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.dealer_id == dealer_id))
@@ -68,7 +69,6 @@ async def page(session: AsyncSession, *, dealer_id: int, limit: int,
     entries = []
     for e in rows:
         actor, client_address = _who(e, dealer_id)
-        entries.append({"id": e.id, "time": e.at.isoformat(), "actor": actor, "face": e.face,
-                        "client_address": client_address, "action": e.action,
-                        "gateway_id": e.gateway_id, "changes": e.changes})
+        entries.append(AuditEntry(e.id, e.at, actor, e.face, client_address, e.action,
+                                  e.gateway_id, e.changes))
     return entries, int(total or 0)

@@ -3,27 +3,27 @@ lookups the faces need."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from navixy_panel.db.models import BLOCK_STATUSES, LOGIN_BLOCKING_STATUSES, Dealer
+from navixy_panel.db.models import Dealer
+from navixy_panel.domain.dealers import (
+    BLOCK_STATUSES,
+    LOGIN_BLOCKING_STATUSES,
+    NOT_BLOCKED,
+    SENDER_FIELDS,
+    Credentials,
+    DealerRecord,
+    DomainDealer,
+    SenderIdentity,
+)
 from navixy_panel.domain.errors import AlreadyExists, InvalidInput, NotFound
 from navixy_panel.services import sessions
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    dealer_id: int
-    password_hash: str
-    block_status: str
-    permissions: dict[str, list[str]]
-    domain: str | None
-
-
-async def credentials(session: AsyncSession, login: str) -> Credentials | None:
+async def get_credentials(session: AsyncSession, login: str) -> Credentials | None:
     row = (await session.execute(
         select(Dealer.id, Dealer.password_hash, Dealer.block_status, Dealer.permissions,
                Dealer.domain).where(Dealer.login == login)
@@ -31,58 +31,46 @@ async def credentials(session: AsyncSession, login: str) -> Credentials | None:
     return None if row is None else Credentials(*row)
 
 
-async def by_login(session: AsyncSession, login: str) -> Dealer | None:
-    return await session.scalar(select(Dealer).where(Dealer.login == login))
+def _record(row: Dealer) -> DealerRecord:
+    return DealerRecord(row.id, row.login, row.title, row.domain, row.parent_id,
+                        row.block_status, row.bound_gateway_id)
 
 
-async def all_dealers(session: AsyncSession) -> list[Dealer]:
-    return list(await session.scalars(select(Dealer).order_by(Dealer.id)))
+async def get_dealer(session: AsyncSession, login: str) -> DealerRecord | None:
+    row = await session.scalar(select(Dealer).where(Dealer.login == login))
+    return None if row is None else _record(row)
 
 
-@dataclass(frozen=True, slots=True)
-class SenderIdentity:
-    """What the dealer's notifications are sent as: Navixy's notification settings.
-    `email_from` may carry a display name; every field is None when unset."""
-
-    email_from: str | None
-    email_footer: str | None
-    email_special: str | None
-    sms_originator: str | None
-    caller_id: str | None
-
-    def fields(self) -> dict[str, str | None]:
-        return {name: getattr(self, name) for name in _SENDER_COLUMNS}
+async def list_dealers(session: AsyncSession) -> list[DealerRecord]:
+    return [_record(row) for row in await session.scalars(select(Dealer).order_by(Dealer.id))]
 
 
-_SENDER_COLUMNS = ("email_from", "email_footer", "email_special", "sms_originator",
-                   "caller_id")
-
-
-async def sender_identity(session: AsyncSession, dealer_id: int, *,
-                          lock: bool = False) -> SenderIdentity:
-    query = select(*(getattr(Dealer, name) for name in _SENDER_COLUMNS)).where(
+async def get_sender_identity(session: AsyncSession, dealer_id: int, *,
+                              lock: bool = False) -> SenderIdentity:
+    query = select(*(getattr(Dealer, name) for name in SENDER_FIELDS)).where(
         Dealer.id == dealer_id)
     if lock:
         query = query.with_for_update()
     return SenderIdentity(*(await session.execute(query)).one())
 
 
-async def set_sender_identity(session: AsyncSession, dealer_id: int,
-                              identity: SenderIdentity) -> None:
+async def update_sender_identity(session: AsyncSession, dealer_id: int,
+                                 identity: SenderIdentity) -> None:
     await session.execute(update(Dealer).where(Dealer.id == dealer_id).values(
         **identity.fields()))
 
 
-async def create(session: AsyncSession, *, login: str, password_hash: str, title: str = "",
-                 domain: str | None = None, parent_login: str | None = None,
-                 permissions: dict[str, list[str]] | None = None,
-                 block_status: str = "NOT_BLOCKED") -> Dealer:
+async def create_dealer(session: AsyncSession, *, login: str, password_hash: str,
+                        title: str = "", domain: str | None = None,
+                        parent_login: str | None = None,
+                        permissions: dict[str, list[str]] | None = None,
+                        block_status: str = NOT_BLOCKED) -> DealerRecord:
     _check_block_status(block_status)
-    if await by_login(session, login) is not None:
+    if await get_dealer(session, login) is not None:
         raise AlreadyExists(f"login {login!r} is already taken")
     parent_id = None
     if parent_login is not None:
-        parent = await by_login(session, parent_login)
+        parent = await get_dealer(session, parent_login)
         if parent is None:
             raise NotFound(f"parent dealer {parent_login!r} does not exist")
         parent_id = parent.id
@@ -92,13 +80,13 @@ async def create(session: AsyncSession, *, login: str, password_hash: str, title
                     block_status=block_status)
     session.add(dealer)
     await session.flush()
-    return dealer
+    return DealerRecord(dealer.id, login, title, domain, parent_id, block_status, None)
 
 
 async def update_dealer(session: AsyncSession, login: str, *, password_hash: str | None = None,
                         title: str | None = None, domain: str | None = None,
                         permissions: dict[str, list[str]] | None = None,
-                        block_status: str | None = None) -> Dealer:
+                        block_status: str | None = None) -> DealerRecord:
     """A new password or a blocking status ends the dealer's sessions at once."""
     dealer = await session.scalar(select(Dealer).where(Dealer.login == login).with_for_update())
     if dealer is None:
@@ -118,9 +106,9 @@ async def update_dealer(session: AsyncSession, login: str, *, password_hash: str
     if changes:
         await session.execute(update(Dealer).where(Dealer.id == dealer.id).values(**changes))
     if password_hash is not None or block_status in LOGIN_BLOCKING_STATUSES:
-        await sessions.end_dealer_sessions(session, dealer.id)
+        await sessions.delete_dealer_sessions(session, dealer.id)
     await session.refresh(dealer)
-    return dealer
+    return _record(dealer)
 
 
 async def _free_domain(session: AsyncSession, domain: str | None,
@@ -148,16 +136,8 @@ async def lock_domain(session: AsyncSession, dealer_id: int) -> None:
         func.hashtextextended(f"domain-settings:{dealer_id}", 0))))
 
 
-@dataclass(frozen=True, slots=True)
-class DomainDealer:
-    dealer_id: int
-    parent_id: int | None
-    bound_gateway_id: int | None
-    domain: str
-
-
-async def in_scope(session: AsyncSession, *, caller_id: int, domain: str,
-                   lock: bool = False) -> DomainDealer | None:
+async def get_dealer_in_scope(session: AsyncSession, *, caller_id: int,
+                              domain: str) -> DomainDealer | None:
     """The dealer owning `domain` if it is the caller or one of its sub-dealers at any
     depth; None otherwise, whether or not the domain exists (the caller learns nothing).
 
@@ -172,8 +152,6 @@ async def in_scope(session: AsyncSession, *, caller_id: int, domain: str,
     query = (select(Dealer.id, Dealer.parent_id, Dealer.bound_gateway_id, Dealer.domain)
              .where(Dealer.domain == domain,
                     select(ancestors.c.id).where(ancestors.c.id == caller_id).exists()))
-    if lock:
-        query = query.with_for_update()
     row = (await session.execute(query)).first()
     if row is None:
         return None

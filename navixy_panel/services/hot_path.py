@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.caller import Caller
-from navixy_panel.services.gateways import GatewayList, entries
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
+from navixy_panel.domain.gateways import GatewayList
+from navixy_panel.services.gateway_store import visible_gateways
 
 _VISIBLE = "g.owner_id = {dealer} OR (g.owner_id = {parent} AND g.leasable)"
 
@@ -76,8 +77,8 @@ def _gateway_rows(records: Sequence[Any], offset: int) -> list[tuple[Any, ...]]:
              orjson.loads(r[offset + 5])) for r in records if r[offset] is not None]
 
 
-async def caller_and_list(reads: ReadPool, digest: bytes,
-                          kind: str) -> tuple[Caller, GatewayList] | None:
+async def get_caller_and_list(reads: ReadPool, digest: bytes,
+                              kind: str) -> tuple[Caller, GatewayList] | None:
     """The live session's dealer and its visible gateways, or None (unknown, expired,
     ended, or the dealer is blocked)."""
     records = await _fetch(reads, CALLER_AND_LIST, digest, kind, _BLOCKING)
@@ -86,10 +87,12 @@ async def caller_and_list(reads: ReadPool, digest: bytes,
     first = records[0]
     caller = Caller(first[0], first[1], first[2], first[3], orjson.loads(first[4]), first[5],
                     digest, first[6])
-    return caller, entries(_gateway_rows(records, 7), caller.dealer_id)
+    return caller, visible_gateways(_gateway_rows(records, 7), caller.dealer_id,
+                                    caller.bound_gateway_id)
 
 
-async def visible_list(reads: ReadPool, dealer_id: int,
-                       parent_id: int | None) -> GatewayList:
-    records = await _fetch(reads, LIST, dealer_id, parent_id)
-    return entries(_gateway_rows(records, 0), dealer_id)
+async def list_visible_gateways(reads: ReadPool, caller: Caller) -> GatewayList:
+    """The caller's visible gateways (its session already resolved)."""
+    records = await _fetch(reads, LIST, caller.dealer_id, caller.parent_id)
+    return visible_gateways(_gateway_rows(records, 0), caller.dealer_id,
+                            caller.bound_gateway_id)

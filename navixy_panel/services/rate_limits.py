@@ -59,14 +59,14 @@ async def give_back(session: AsyncSession, bucket: str, window_start: dt.datetim
         RateCounter.hits > 0).values(hits=RateCounter.hits - 1))
 
 
-async def clear(session: AsyncSession, bucket: str) -> int:
+async def delete_bucket(session: AsyncSession, bucket: str) -> int:
     """Forgets every window of `bucket`; returns how many events it held."""
     cleared = await session.scalars(delete(RateCounter).where(RateCounter.bucket == bucket)
                                     .returning(RateCounter.hits))
     return sum(cleared)
 
 
-async def purge(session: AsyncSession, older_than_seconds: int) -> None:
+async def delete_old_counters(session: AsyncSession, older_than_seconds: int) -> None:
     await session.execute(delete(RateCounter).where(
         RateCounter.window_start < func.now() - func.make_interval(0, 0, 0, 0, 0, 0,
                                                                     older_than_seconds)))

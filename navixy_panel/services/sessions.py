@@ -10,25 +10,24 @@ from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import now
 
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES, Dealer, PanelSession
+from navixy_panel.db.models import Dealer, PanelSession
 from navixy_panel.domain.caller import Caller
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.security import tokens
 
 
-async def open_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int,
-                       kind: str = "navixy",
-                       secret: str | None = None) -> tuple[str, dt.datetime]:
-    """Returns the secret for the client (never stored: a Navixy hash, or the given
-    Webitel key) and the expiry."""
-    session_hash = secret or tokens.new_session_hash()
+async def create_session(session: AsyncSession, *, dealer_id: int, ttl_seconds: int, kind: str,
+                         secret: str) -> dt.datetime:
+    """Stores the session of `secret` (a Navixy hash or a Webitel key; only its digest is
+    kept) and returns its expiry."""
     expires_at = await session.scalar(
         insert(PanelSession)
-        .values(digest=tokens.digest(session_hash), dealer_id=dealer_id, kind=kind,
+        .values(digest=tokens.digest(secret), dealer_id=dealer_id, kind=kind,
                 expires_at=now() + dt.timedelta(seconds=ttl_seconds))
         .returning(PanelSession.expires_at)
     )
     assert expires_at is not None
-    return session_hash, expires_at
+    return expires_at
 
 
 _CALLER_COLUMNS: tuple[Any, ...] = (
@@ -37,7 +36,8 @@ _CALLER_COLUMNS: tuple[Any, ...] = (
 )
 
 
-async def resolve(session: AsyncSession, session_hash: str, kind: str = "navixy") -> Caller | None:
+async def get_caller(session: AsyncSession, session_hash: str,
+                     kind: str = "navixy") -> Caller | None:
     """One statement: the live session and its dealer, or None (unknown, expired, ended,
     or the dealer is blocked; blocking also deletes sessions, this is the second fence)."""
     row = (await session.execute(
@@ -51,16 +51,16 @@ async def resolve(session: AsyncSession, session_hash: str, kind: str = "navixy"
     return None if row is None else Caller(*row)
 
 
-async def end_session(session: AsyncSession, digest: bytes) -> bool:
+async def delete_session(session: AsyncSession, digest: bytes) -> bool:
     result = await session.execute(delete(PanelSession).where(PanelSession.digest == digest))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def end_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
+async def delete_dealer_sessions(session: AsyncSession, dealer_id: int) -> None:
     await session.execute(delete(PanelSession).where(PanelSession.dealer_id == dealer_id))
 
 
-async def purge_expired(session: AsyncSession) -> None:
+async def delete_expired_sessions(session: AsyncSession) -> None:
     """Expired rows are already refused; deleting them keeps the table small.
 
     The DELETE runs only when there is something to delete: its statement trigger

@@ -14,17 +14,16 @@ callback that runs inside the unit of work, after the current gateway is read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from navixy_panel.domain.caller import Actor, Caller
+from navixy_panel.domain.dealers import DomainDealer
 from navixy_panel.domain.errors import DomainRequired, NotFound, NotPermitted
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import DomainSettings, GatewayInput, GatewayRecord
 from navixy_panel.mail import destinations
 from navixy_panel.mail.mailer import Sent
-from navixy_panel.services import dealers, gateways
-from navixy_panel.services.dealers import DomainDealer
-from navixy_panel.usecases import test_sends
+from navixy_panel.services import dealers, gateway_store
+from navixy_panel.usecases import sends
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 Build = Callable[[GatewayRecord | None], GatewayInput]
@@ -32,21 +31,12 @@ T = TypeVar("T")
 ATTEMPTS = 3  # each retry follows a concurrent delete; more than one in a row is rare
 
 
-@dataclass(frozen=True, slots=True)
-class DomainSettings:
-    gateway_id: int
-    label: str
-    provider: str
-    params: dict[str, Any]
-    domain: str
-
-
 async def _scope(uow: UnitOfWork, caller: Caller, domain: str | None,
                  operation: str) -> DomainDealer:
     name = (domain or caller.domain or "").strip().lower()
     if not name:
         raise DomainRequired()
-    target = await dealers.in_scope(uow.session, caller_id=caller.dealer_id, domain=name)
+    target = await dealers.get_dealer_in_scope(uow.session, caller_id=caller.dealer_id, domain=name)
     if target is None or not caller.may("email_gateways", operation):
         raise NotPermitted()
     return target
@@ -58,7 +48,8 @@ async def _settings_of(uow: UnitOfWork, caller: Caller, domain: str | None, oper
     target = await _scope(uow, caller, domain, operation)
     if lock:
         await dealers.lock_domain(uow.session, target.dealer_id)
-    return target, await gateways.bound_own(uow.session, dealer_id=target.dealer_id)
+    return target, await gateway_store.get_bound_own_gateway(uow.session,
+                                                             dealer_id=target.dealer_id)
 
 
 def _settings(record: GatewayRecord, target: DomainDealer) -> DomainSettings:
@@ -103,19 +94,20 @@ async def _upsert(ctx: Context, caller: Caller, domain: str | None, build: Build
         if current is None:
             gateway = build(None)
             await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
-            gateway_id = await gateways.create(uow.session, ctx.secret_box,
-                                               owner_id=target.dealer_id,
-                                               gateway=gateway, actor=actor)
-            await gateways.bind(uow.session, dealer_id=target.dealer_id,
-                                parent_id=target.parent_id, gateway_id=gateway_id, actor=actor)
+            gateway_id = await gateway_store.create_gateway(
+                uow.session, ctx.secret_box, owner_id=target.dealer_id, gateway=gateway,
+                actor=actor)
+            await gateway_store.bind_gateway(uow.session, dealer_id=target.dealer_id,
+                                             parent_id=target.parent_id, gateway_id=gateway_id,
+                                             actor=actor)
         elif not caller.may("email_gateways", "update"):
             raise NotPermitted()
         else:
             gateway_id = current.id
             await _replace(ctx, uow, target, current, build, actor)
         uow.changes.dealers.add(target.dealer_id)
-        record = await gateways.own(uow.session, owner_id=target.dealer_id,
-                                    gateway_id=gateway_id)
+        record = await gateway_store.get_own_gateway(uow.session, owner_id=target.dealer_id,
+                                                     gateway_id=gateway_id)
         return _settings(record, target)
 
 
@@ -126,8 +118,8 @@ async def replace(ctx: Context, caller: Caller, domain: str | None, build: Build
         if current is None:
             raise NotFound()
         await _replace(ctx, uow, target, current, build, actor)
-        record = await gateways.own(uow.session, owner_id=target.dealer_id,
-                                    gateway_id=current.id)
+        record = await gateway_store.get_own_gateway(uow.session, owner_id=target.dealer_id,
+                                                     gateway_id=current.id)
         return _settings(record, target)
 
 
@@ -135,7 +127,7 @@ async def _replace(ctx: Context, uow: UnitOfWork, target: DomainDealer,
                    current: GatewayRecord, build: Build, actor: Actor) -> None:
     gateway = build(current)
     await destinations.check_gateway(gateway.params, ctx.settings.smtp_allowed_networks)
-    was_leasable = await gateways.update_gateway(
+    was_leasable = await gateway_store.update_gateway(
         uow.session, ctx.secret_box, owner_id=target.dealer_id, gateway_id=current.id,
         gateway=gateway, actor=actor)
     uow.changes.dealers.add(target.dealer_id)
@@ -153,19 +145,20 @@ async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor
         target, current = await _settings_of(uow, caller, domain, "delete", lock=True)
         if current is None:
             return 0
-        was_leasable = await gateways.delete_gateway(uow.session, owner_id=target.dealer_id,
-                                                     gateway_id=current.id, actor=actor)
+        was_leasable = await gateway_store.delete_gateway(uow.session, owner_id=target.dealer_id,
+                                                          gateway_id=current.id, actor=actor)
         uow.changes.dealers.add(target.dealer_id)
         if was_leasable:
             uow.changes.children_of.add(target.dealer_id)
         return 1
 
 
-async def send_test(ctx: Context, caller: Caller, domain: str | None, *, to: str) -> Sent:
+async def send_test_message(ctx: Context, caller: Caller, domain: str | None, *,
+                            to: str) -> Sent:
     async with ctx.unit_of_work() as uow:
         target, current = await _settings_of(uow, caller, domain, "send_email")
         if current is None:
             raise NotFound(f"no email settings for domain {target.domain}",
                            subject=target.domain)
-        prepared = await test_sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
-    return await test_sends.deliver(ctx, prepared)
+        prepared = await sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
+    return await sends.deliver(ctx, prepared)

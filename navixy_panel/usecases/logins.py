@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from navixy_panel.cache import Tag
-from navixy_panel.db.models import LOGIN_BLOCKING_STATUSES
-from navixy_panel.domain.caller import Caller
+from navixy_panel.domain.caller import Caller, LoggedIn
+from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES
 from navixy_panel.domain.errors import BadCredentials, Blocked, RateLimited, SessionEnded
 from navixy_panel.security import tokens
 from navixy_panel.services import dealers, rate_limits, sessions
 from navixy_panel.usecases.context import Context
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
-    dealer_id: int
-    login: str
-    domain: str | None
-    permissions: dict[str, list[str]]
-    secret: str  # the session hash or key, for the client only (never stored)
-    expires_at: dt.datetime
 
 
 async def log_in(ctx: Context, *, login: str, password: str, client_address: str,
@@ -50,7 +39,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             if window_start is None:
                 raise RateLimited()  # rolls back: this attempt takes no place at all
             reserved.append((bucket, window_start))
-        found = await dealers.credentials(uow.session, login)
+        found = await dealers.get_credentials(uow.session, login)
     # An unknown login is verified against a dummy hash: same answer, same time.
     if not await ctx.verify_password(found.password_hash if found else None, password):
         raise BadCredentials()
@@ -63,7 +52,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
             await rate_limits.give_back(uow.session, bucket, window_start)
         blocked = found.block_status in LOGIN_BLOCKING_STATUSES
         if not blocked:
-            _, expires_at = await sessions.open_session(
+            expires_at = await sessions.create_session(
                 uow.session, dealer_id=found.dealer_id, kind=kind, secret=secret,
                 ttl_seconds=ttl_seconds or settings.session_ttl_seconds)
     if blocked:
@@ -91,7 +80,7 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
     """The live session's dealer: from the cache, else one statement (then cached)."""
     async def load() -> Caller | None:
         async with ctx.unit_of_work() as uow:
-            return await sessions.resolve(uow.session, secret, kind)
+            return await sessions.get_caller(uow.session, secret, kind)
 
     caller = await ctx.caches.sessions.get_or_load(session_key(kind, secret), load, session_tags)
     if caller is None or not caller.is_live():
@@ -101,5 +90,5 @@ async def resolve(ctx: Context, secret: str, kind: str = "navixy") -> Caller:
 
 async def log_out(ctx: Context, caller: Caller) -> None:
     async with ctx.unit_of_work() as uow:
-        await sessions.end_session(uow.session, caller.session_digest)
+        await sessions.delete_session(uow.session, caller.session_digest)
         uow.changes.sessions.add(caller.session_digest)

@@ -20,9 +20,9 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from navixy_panel.domain.caller import Caller
 from navixy_panel.http import keys
-from navixy_panel.http.plumbing import read_params, tag
+from navixy_panel.http.plumbing import json_response, read_params, tag
 from navixy_panel.usecases import logins
-from navixy_panel.webitel.errors import FACE, WebitelError, respond
+from navixy_panel.webitel.errors import FACE, WebitelError
 
 KIND = "webitel"
 
@@ -62,7 +62,7 @@ async def login(request: web.Request) -> web.Response:
     token = jwt.encode({"exp": expires, "k": _key_claim(logged_in.secret),
                         "sub": str(logged_in.dealer_id)},
                        _signing_key(request), algorithm="HS256")
-    return respond({"key": logged_in.secret, "token": token, "expires": expires,
+    return json_response({"key": logged_in.secret, "token": token, "expires": expires,
                     "domain": logged_in.domain, "acl": logged_in.permissions})
 
 
@@ -71,7 +71,7 @@ async def logout(request: web.Request) -> web.Response:
     ctx = request.config_dict[keys.CONTEXT]
     caller = await authenticate(request, await read_params(request, ctx.settings.max_body_bytes))
     await logins.log_out(ctx, caller)
-    return respond({"status": "OK", "info": "Successful logout."})
+    return json_response({"status": "OK", "info": "Successful logout."})
 
 
 async def authenticate(request: web.Request, params: dict[str, Any]) -> Caller:

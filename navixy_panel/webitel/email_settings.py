@@ -17,15 +17,14 @@ from marshmallow import ValidationError
 
 from navixy_panel.domain.addresses import Email
 from navixy_panel.domain.caller import Actor, Caller
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import DomainSettings, GatewayInput, GatewayRecord
 from navixy_panel.http import keys
-from navixy_panel.http.plumbing import flatten, read_params, tag
+from navixy_panel.http.plumbing import flatten, json_response, read_params, tag
 from navixy_panel.usecases import domain_settings
 from navixy_panel.usecases.context import Context
-from navixy_panel.usecases.domain_settings import DomainSettings
 from navixy_panel.webitel import mapping
 from navixy_panel.webitel.auth import authenticate
-from navixy_panel.webitel.errors import FACE, NOT_FOUND_INFO, invalid_fields, respond
+from navixy_panel.webitel.errors import FACE, NOT_FOUND_INFO, invalid_fields
 
 PATH = "/api/v2/email/settings"
 Route = Callable[[web.Request], Awaitable[web.Response]]
@@ -41,9 +40,11 @@ class Call:
         self.actor = Actor(caller.dealer_id, caller.login, "webitel", request.remote)
 
 
-def route(action: str, not_found: str = "Not found.") -> Callable[
+def authenticated(action: str, not_found: str = "Not found.") -> Callable[
         [Callable[[Call], Awaitable[web.Response]]], Route]:
-    """Tags the request (face, action, what "none" is called) and authenticates it."""
+    """Wraps a handler of a `Call` into an aiohttp handler that tags the request (face,
+    action, what "none" is called), reads its parameters and authenticates it. It
+    registers no route: `webitel/routes.py` does."""
 
     def wrap(handler: Callable[[Call], Awaitable[web.Response]]) -> Route:
         async def run(request: web.Request) -> web.Response:
@@ -76,16 +77,16 @@ def _builder(document: dict[str, Any]) -> Callable[[GatewayRecord | None], Gatew
 
 
 def _answer(settings: DomainSettings) -> web.Response:
-    return respond(mapping.to_document(settings.gateway_id, settings.label, settings.provider,
+    return json_response(mapping.to_document(settings.gateway_id, settings.label, settings.provider,
                                        settings.params, settings.domain))
 
 
-@route(f"GET {PATH}", not_found="Not found!")
+@authenticated(f"GET {PATH}", not_found="Not found!")
 async def get_settings(call: Call) -> web.Response:
     return _answer(await domain_settings.get(call.ctx, call.caller, call.domain))
 
 
-@route(f"POST {PATH}")
+@authenticated(f"POST {PATH}")
 async def create_settings(call: Call) -> web.Response:
     """Creates and binds a new own gateway, or replaces the bound one (Webitel's upsert)."""
     build = _builder(_document(call))
@@ -93,28 +94,28 @@ async def create_settings(call: Call) -> web.Response:
                                                 call.actor))
 
 
-@route(f"PUT {PATH}")
+@authenticated(f"PUT {PATH}")
 async def replace_settings(call: Call) -> web.Response:
     build = _builder(_document(call))
     return _answer(await domain_settings.replace(call.ctx, call.caller, call.domain, build,
                                                  call.actor))
 
 
-@route(f"DELETE {PATH}")
+@authenticated(f"DELETE {PATH}")
 async def delete_settings(call: Call) -> web.Response:
     removed = await domain_settings.remove(call.ctx, call.caller, call.domain, call.actor)
     # Webitel's capital `Info` here, and only here, is kept for its clients.
-    return respond({"status": "OK", "Info": f"Removed {removed} record."})
+    return json_response({"status": "OK", "Info": f"Removed {removed} record."})
 
 
-@route(f"POST {PATH}/test", not_found="Not settings EMail provider from domain {subject}")
-async def test_settings(call: Call) -> web.Response:
+@authenticated(f"POST {PATH}/test", not_found="Not settings EMail provider from domain {subject}")
+async def send_test_email(call: Call) -> web.Response:
     """Sends a real test message through the domain's settings."""
     raw_to = call.request.match_info.get("to") or call.params.get("to")
     try:
         to = Email(required=True).deserialize(raw_to)
     except ValidationError as exc:
         raise ValidationError({"to": exc.messages}) from None
-    sent = await domain_settings.send_test(call.ctx, call.caller, call.domain, to=to)
-    return respond({"status": "OK", "info": {"messageId": sent.message_id,
+    sent = await domain_settings.send_test_message(call.ctx, call.caller, call.domain, to=to)
+    return json_response({"status": "OK", "info": {"messageId": sent.message_id,
                                              "response": sent.response}})

@@ -108,10 +108,6 @@ def _from_domain(request: web.Request, error: domain.DomainError) -> WebitelErro
     return WebitelError(status, info)
 
 
-def respond(body: Any, status: int = 200) -> web.Response:
-    return json_response(body, status)
-
-
 class WebitelFace:
     name = "webitel"
 

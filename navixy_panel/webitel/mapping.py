@@ -104,21 +104,55 @@ def to_gateway(document: dict[str, Any], current: GatewayRecord | None) -> Gatew
                         leasable=current.leasable if current else False, params=loaded)
 
 
+class TlsAnswerSchema(Schema):
+    rejectUnauthorized = fields.Boolean(required=True)  # noqa: N815 - Webitel's name
+
+
+class AuthAnswerSchema(Schema):
+    user = fields.String(required=True, allow_none=True)
+    pass_ = fields.Constant(None, data_key="pass", required=True,
+                            metadata={"enum": [None], "description": "Never returned."})
+
+
+class OptionsAnswerSchema(Schema):
+    host = fields.String(required=True)
+    port = fields.Integer(required=True)
+    secure = fields.Boolean(required=True)
+    debug = fields.Boolean(required=True)
+    tls = fields.Nested(TlsAnswerSchema, required=True)
+    auth = fields.Nested(AuthAnswerSchema, required=True, allow_none=True)
+
+
+class SettingsAnswerSchema(Schema):
+    """The settings as Webitel's clients read them back (what GET, POST and PUT answer);
+    the OpenAPI document describes the answer with this same schema."""
+
+    id = fields.String(data_key="_id", required=True, metadata={"description": "The gateway id."})
+    provider = fields.String(required=True)
+    description = fields.String(required=True)
+    from_ = fields.String(data_key="from", required=True, allow_none=True)
+    options = fields.Nested(OptionsAnswerSchema, required=True)
+    domain = fields.String(required=True)
+
+
+_ANSWER = SettingsAnswerSchema()
+
+
 def to_document(gateway_id: int, label: str, provider: str, params: dict[str, Any],
                 domain: str) -> dict[str, Any]:
     secure = bool(params[USE_SSL])
-    return {
-        "_id": str(gateway_id),
+    return _ANSWER.dump({
+        "id": gateway_id,
         "provider": provider,
         "description": label,
-        "from": params.get(FROM),
+        "from_": params.get(FROM),
         "options": {
             "host": params[HOST],
             "port": params[SSL_PORT] if secure else params[PORT],
             "secure": secure,
-            "debug": bool(params[DEBUG]),
+            "debug": params[DEBUG],
             "tls": {"rejectUnauthorized": not params[TRUST_ALL]},
-            "auth": {"user": params[USER], "pass": None} if params[AUTH] else None,
+            "auth": {"user": params[USER]} if params[AUTH] else None,
         },
         "domain": domain,
-    }
+    })

@@ -1,4 +1,4 @@
-"""What a failed send tells the caller (SPEC §2): for an own gateway the reply code and
+"""What a failed send tells the caller: for an own gateway the reply code and
 text or the kind of failure, in the service's own words; through a gateway leased
 from the parent only the kind and the reply code; never a non-SMTP peer's banner,
 never the text of a reply to AUTH (servers echo the AUTH line, credentials in

@@ -1,4 +1,4 @@
-"""A send finishes within the request time-out (SPEC §2): SMTP time-outs longer than
+"""A send finishes within the request time-out: SMTP time-outs longer than
 what is left of it are cut, so a silent server is a send failure (Navixy 209,
 Webitel 502), never the request cut off (code 6 / 500)."""
 

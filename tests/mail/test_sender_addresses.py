@@ -1,6 +1,6 @@
 """Sender and recipient addresses, from the API to the SMTP envelope and headers.
 
-SPEC sections 2 and 3: `email_from` may carry a display name; the bare address is
+`email_from` may carry a display name; the bare address is
 the envelope sender (MAIL FROM), the From header keeps the name (RFC 2047-encoded
 when it is not ASCII). `default_from_address` is a bare address. No address may
 hold a control character: a quoted `"\\x0b"@…` passes marshmallow's Email check and

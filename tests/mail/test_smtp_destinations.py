@@ -1,4 +1,4 @@
-"""Outbound SMTP destinations (SPEC §2): what a gateway may point at, checked when it
+"""Outbound SMTP destinations: what a gateway may point at, checked when it
 is saved (both faces and the command line) and again at every send, where the
 connection goes only to an address checked then, with TLS still verified against
 the host name.

@@ -1,5 +1,5 @@
 """Racing bind, un-lease and delete can never leave a dealer bound to a gateway
-outside own ∪ leasable (row locks in services/gateways.py)."""
+outside own ∪ leasable (row locks in services/gateway_store.py)."""
 
 from __future__ import annotations
 

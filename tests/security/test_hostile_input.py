@@ -1,4 +1,4 @@
-"""No 5xx for client input (SPEC section 3, "Responses"; section 4, "Errors").
+"""No 5xx for client input on either face: hostile input gets the face's own refusal.
 
 JSON nested close to the parser's own limit (orjson takes 1,024 levels; Python's
 recursion limit is 1,000), on both faces, in a JSON body and inside the JSON

@@ -1,4 +1,4 @@
-"""No secret in the lines aiohttp itself writes about requests it could not parse (SPEC §5).
+"""No secret in the lines aiohttp itself writes about requests it could not parse.
 
 An over-long request line or header (over 8,190 bytes), or a bad character, makes
 aiohttp log an exception that quotes the offending bytes, before any handler of

@@ -1,4 +1,4 @@
-"""Login limits under concurrency (SPEC section 2, "Rate limits").
+"""Login limits under concurrency: at most the limit's remainder get their password checked.
 
 An attempt reserves its place in the failure counts before its password is
 checked, so of any number of attempts released together, on either face and

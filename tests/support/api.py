@@ -16,7 +16,8 @@ from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.http import keys
 from navixy_panel.security.passwords import hash_password
 from navixy_panel.security.secret_box import SecretBox
-from navixy_panel.services import dealers, gateways
+from navixy_panel.services import dealers
+from navixy_panel.services import gateway_store as gateways
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,7 +54,7 @@ class Api:
                      permissions: dict[str, list[str]] | None = None,
                      domain: str | None = None, block_status: str = "NOT_BLOCKED") -> int:
         async with self.db.begin() as session:
-            dealer = await dealers.create(
+            dealer = await dealers.create_dealer(
                 session, login=login, password_hash=_hash(password), parent_login=parent,
                 permissions=catalogue.everything() if permissions is None else permissions,
                 domain=domain, block_status=block_status)
@@ -65,12 +66,12 @@ class Api:
                       **params: Any) -> int:
         """Arranged straight through the service (validated like the API does)."""
         async with self.db.begin() as session:
-            gateway_id = await gateways.create(session, box, owner_id=owner_id,
-                                               gateway=gateways.GatewayInput(
-                                                   label=label, provider=provider,
-                                                   leasable=leasable,
-                                                   params=full_params(**params)),
-                                               actor=OPERATOR)
+            gateway_id = await gateways.create_gateway(session, box, owner_id=owner_id,
+                                                       gateway=gateways.GatewayInput(
+                                                           label=label, provider=provider,
+                                                           leasable=leasable,
+                                                           params=full_params(**params)),
+                                                       actor=OPERATOR)
         self.invalidate()
         return gateway_id
 

@@ -129,7 +129,7 @@ async def test_unexpected_failures_answer_in_webitel_shape(
     a Webitel route of the test's own, authenticated like the others, whose work fails."""
     failures = {"unexpected": RuntimeError("SELECT secret"), "database": ConnectionRefusedError()}
 
-    @email_settings.route("GET /api/v2/test/failing")
+    @email_settings.authenticated("GET /api/v2/test/failing")
     async def failing(call: email_settings.Call) -> web.Response:
         raise failures[call.request.query["failure"]]
 

@@ -1,4 +1,4 @@
-"""Races on one domain's Webitel email settings (SPEC sections 2 "Integrity", 3 and 4).
+"""Races on one domain's Webitel email settings: the integrity rules hold on both faces.
 
 Bursts of simultaneous POST (upsert), DELETE and GET on `/api/v2/email/settings`
 for one domain, with Navixy lists, binds and deletes mixed in, on two instances
@@ -104,7 +104,7 @@ async def webitel_get(client: TestClient, auth: dict[str, str],
 
 
 def check_webitel_answers(burst: Burst, domain: str) -> int:
-    """Every answer is one the SPEC allows; returns how many records the DELETEs removed."""
+    """Every answer is one the contract allows; returns how many records the DELETEs removed."""
     for status, body in burst.of("webitel POST"):
         assert status == 200, body
         assert body["domain"] == domain and body["options"]["auth"]["pass"] is None, body

@@ -16,10 +16,11 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
+from navixy_panel.domain.gateways import UsableGateway
 from navixy_panel.domain.smtp_params import FROM
 from navixy_panel.mail import destinations, mailer
-from navixy_panel.mail.message import test_message
-from navixy_panel.services import dealers, gateways, rate_limits
+from navixy_panel.mail.message import build_test_message
+from navixy_panel.services import dealers, gateway_store, rate_limits
 from navixy_panel.usecases.context import Context, UnitOfWork
 
 # Seconds of the request's time-out kept for answering after the SMTP exchange gives up.
@@ -39,12 +40,12 @@ class DealerRef(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PreparedSend:
-    gateway: gateways.UsableGateway
+    gateway: UsableGateway
     message: EmailMessage
     leased: bool
 
 
-async def send_test(ctx: Context, dealer: DealerRef, *, to: str,
+async def send_test_message(ctx: Context, dealer: DealerRef, *, to: str,
                     gateway_id: int | None) -> mailer.Sent:
     """Through `gateway_id`, else the bound gateway (none: `InvalidInput` on gateway_id)."""
     async with ctx.unit_of_work() as uow:
@@ -58,9 +59,10 @@ async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
     chosen = gateway_id if gateway_id is not None else dealer.bound_gateway_id
     if chosen is None:
         raise InvalidInput.of("gateway_id", "No gateway is bound; give a gateway id.")
-    gateway = await gateways.usable(uow.session, ctx.secret_box, dealer_id=dealer.dealer_id,
-                                    parent_id=dealer.parent_id, gateway_id=chosen)
-    identity = await dealers.sender_identity(uow.session, dealer.dealer_id)
+    gateway = await gateway_store.get_usable_gateway(
+        uow.session, ctx.secret_box, dealer_id=dealer.dealer_id, parent_id=dealer.parent_id,
+        gateway_id=chosen)
+    identity = await dealers.get_sender_identity(uow.session, dealer.dealer_id)
     sender = gateway.params.get(FROM) or identity.email_from
     if not sender:
         raise InvalidInput.of("email_from", "No sender address: set the gateway's "
@@ -68,7 +70,7 @@ async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
     sends = await rate_limits.hit(uow.session, f"test-sends:{dealer.dealer_id}", 60)
     if sends > ctx.settings.test_sends_per_minute:
         raise RateLimited()
-    message = test_message(sender=sender, to=to, gateway_label=gateway.label,
+    message = build_test_message(sender=sender, to=to, gateway_label=gateway.label,
                            footer=identity.email_footer)
     return PreparedSend(gateway, message, leased=gateway.owner_id != dealer.dealer_id)
 

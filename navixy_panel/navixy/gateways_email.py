@@ -12,11 +12,14 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from navixy_panel.domain.addresses import Email
+from navixy_panel.domain.caller import Caller
 from navixy_panel.domain.fields import Id, WholeNumber
+from navixy_panel.domain.gateways import GatewayList
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
-from navixy_panel.navixy.actions import ActionTable, Call
+from navixy_panel.navixy.actions import ActionTable, Call, answer
 from navixy_panel.navixy.validation import JsonObject
-from navixy_panel.usecases import gateways, test_sends
+from navixy_panel.usecases import dealer_gateways, sends
+from navixy_panel.usecases.context import Context
 
 actions = ActionTable()
 
@@ -92,62 +95,81 @@ class IdOut(Schema):
     id = fields.Integer(required=True)
 
 
-def _input(loaded: dict[str, Any]) -> gateways.GatewayInput:
-    return gateways.GatewayInput(label=loaded["label"], provider=loaded["provider"],
-                                 leasable=loaded["leasable"], params=loaded["params"])
+def _input(loaded: dict[str, Any]) -> dealer_gateways.GatewayInput:
+    return dealer_gateways.GatewayInput(label=loaded["label"], provider=loaded["provider"],
+                                        leasable=loaded["leasable"], params=loaded["params"])
+
+
+def _list_answer(found: GatewayList) -> bytes:
+    """`list`'s answer (GatewayListOut), in Navixy's key order; what the list cache holds."""
+    own = [{"id": g.id, "leasable": g.leasable, "label": g.label, "provider": g.provider,
+            "params": g.params} for g in found.own]
+    leasable = []
+    for g in found.leasable:
+        entry: dict[str, Any] = {"id": g.id, "label": g.label, "provider": g.provider}
+        if g.default_from_address is not None:  # Navixy omits null fields (its schema: string)
+            entry["default_from_address"] = g.default_from_address
+        leasable.append(entry)
+    return answer({"bound_gateway": found.bound_gateway_id, "own": own, "leasable": leasable})
+
+
+async def _caller_with_list(ctx: Context, secret: str) -> tuple[Caller, bytes | None]:
+    return await dealer_gateways.caller_with_list(ctx, secret, _list_answer)
 
 
 @actions.action("gateways/email/list", permission=("email_gateways", "read"),
-                response=GatewayListOut, resolve=gateways.caller_with_list)
+                response=GatewayListOut, resolve=_caller_with_list)
 async def gateways_email_list(call: Call) -> bytes:
     """Own gateways with their params, the parent's leasable ones, and the bound one."""
-    return call.prefetched or await gateways.list_body(call.ctx, call.dealer)
+    return call.prefetched or await dealer_gateways.list_gateways(call.ctx, call.caller,
+                                                                  _list_answer)
 
 
 @actions.action("gateways/email/create", permission=("email_gateways", "create"),
                 params=CreateParams, response=IdOut)
-async def gateways_email_create(call: Call) -> dict[str, Any]:
+async def gateways_email_create(call: Call) -> bytes:
     """Create an own gateway (provider `smtp`); returns its id. It is not bound."""
-    gateway_id = await gateways.create(call.ctx, owner_id=call.dealer.dealer_id,
-                                       gateway=_input(call.params["gateway"]), actor=call.actor)
-    return {"id": gateway_id}
+    gateway_id = await dealer_gateways.create(
+        call.ctx, owner_id=call.caller.dealer_id, gateway=_input(call.params["gateway"]),
+        actor=call.actor)
+    return answer({"id": gateway_id})
 
 
 @actions.action("gateways/email/update", permission=("email_gateways", "update"),
-                params=UpdateParams)
-async def gateways_email_update(call: Call) -> dict[str, Any]:
+                params=UpdateParams, errors=(201, 261))
+async def gateways_email_update(call: Call) -> bytes:
     """Replace an own gateway with the whole object sent."""
     loaded = call.params["gateway"]
-    await gateways.update(call.ctx, call.dealer, gateway_id=loaded["id"],
-                          gateway=_input(loaded), actor=call.actor)
-    return {}
+    await dealer_gateways.update(call.ctx, call.caller, gateway_id=loaded["id"],
+                                 gateway=_input(loaded), actor=call.actor)
+    return answer()
 
 
 @actions.action("gateways/email/delete", permission=("email_gateways", "delete"),
-                params=GatewayIdParams)
-async def gateways_email_delete(call: Call) -> dict[str, Any]:
+                params=GatewayIdParams, errors=(201, 261))
+async def gateways_email_delete(call: Call) -> bytes:
     """Delete an own gateway; refused (261) while a sub-dealer is bound to it."""
-    await gateways.delete(call.ctx, call.dealer, gateway_id=call.params["gateway_id"],
-                          actor=call.actor)
-    return {}
+    await dealer_gateways.delete(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
+                                 actor=call.actor)
+    return answer()
 
 
 @actions.action("gateways/email/bind", permission=("email_gateways", "update"),
-                params=GatewayIdParams)
-async def gateways_email_bind(call: Call) -> dict[str, Any]:
+                params=GatewayIdParams, errors=(201,))
+async def gateways_email_bind(call: Call) -> bytes:
     """Bind the dealer to an own gateway or to one of its parent's leasable gateways."""
-    await gateways.bind(call.ctx, call.dealer, gateway_id=call.params["gateway_id"],
-                        actor=call.actor)
-    return {}
+    await dealer_gateways.bind(call.ctx, call.caller, gateway_id=call.params["gateway_id"],
+                               actor=call.actor)
+    return answer()
 
 
 @actions.action("gateways/email/send_email", permission=("email_gateways", "send_email"),
-                params=SendEmailParams)
-async def gateways_email_send_email(call: Call) -> dict[str, Any]:
+                params=SendEmailParams, errors=(15, 201, 209))
+async def gateways_email_send_email(call: Call) -> bytes:
     """Send a real test message through the given or the bound gateway."""
-    await test_sends.send_test(call.ctx, call.dealer, to=call.params["to"],
-                               gateway_id=call.params["gateway_id"])
-    return {}
+    await sends.send_test_message(call.ctx, call.caller, to=call.params["to"],
+                                  gateway_id=call.params["gateway_id"])
+    return answer()
 
 
 class AuditParams(Schema):
@@ -176,8 +198,12 @@ class AuditOut(Schema):
 
 @actions.action("gateways/email/audit", permission=("email_gateways", "read"),
                 params=AuditParams, response=AuditOut)
-async def gateways_email_audit(call: Call) -> dict[str, Any]:
+async def gateways_email_audit(call: Call) -> bytes:
     """Changes to the dealer's gateways, bindings and sender identity, newest first."""
-    entries, total = await gateways.audit_page(call.ctx, call.dealer, limit=call.params["limit"],
-                                               offset=call.params["offset"])
-    return {"list": entries, "count": total}
+    entries, total = await dealer_gateways.audit_page(
+        call.ctx, call.caller, limit=call.params["limit"], offset=call.params["offset"])
+    return answer({"list": [{"id": e.id, "time": e.time.isoformat(), "actor": e.actor,
+                             "face": e.face, "client_address": e.client_address,
+                             "action": e.action, "gateway_id": e.gateway_id,
+                             "changes": e.changes} for e in entries],
+                   "count": total})

@@ -14,7 +14,6 @@ granted). The fixed order (gateway, then dealer) keeps them free of deadlocks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -23,10 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from navixy_panel.db.models import Dealer, EmailGateway
 from navixy_panel.domain.caller import Actor
 from navixy_panel.domain.errors import InUse, InvalidInput, NotFound, PasswordRequired
-from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
+from navixy_panel.domain.gateways import (
+    GatewayInput,
+    GatewayList,
+    GatewayRecord,
+    GatewaySummary,
+    LeasedGateway,
+    UsableGateway,
+)
 from navixy_panel.domain.smtp_params import (
     AUTH,
     FROM,
+    HOST,
     PASSWORD,
     USER,
     destination,
@@ -36,24 +43,7 @@ from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services import audit
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayList:
-    own: list[dict[str, Any]]
-    leasable: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class UsableGateway:
-    """What sending needs; the password is decrypted only for this."""
-
-    id: int
-    owner_id: int
-    label: str
-    params: dict[str, Any]
-    password: str | None
-
-
-def visible_to(dealer_id: int, parent_id: int | None) -> Any:
+def _visible_to(dealer_id: int, parent_id: int | None) -> Any:
     """SQL condition for own(D) ∪ leasable(D)."""
     own = EmailGateway.owner_id == dealer_id
     if parent_id is None:
@@ -61,23 +51,21 @@ def visible_to(dealer_id: int, parent_id: int | None) -> Any:
     return or_(own, and_(EmailGateway.owner_id == parent_id, EmailGateway.leasable))
 
 
-def entries(rows: Iterable[Sequence[Any]], dealer_id: int) -> GatewayList:
+def visible_gateways(rows: Iterable[Sequence[Any]], dealer_id: int,
+                     bound_gateway_id: int | None) -> GatewayList:
     """(id, owner_id, label, provider, leasable, params) rows, ordered by id, as the
-    dealer may see them: own gateways whole (password null), leased ones without params."""
-    result = GatewayList([], [])
+    dealer may see them: own gateways whole (password None), leased ones without params."""
+    result = GatewayList(bound_gateway_id, [], [])
     for gateway_id, owner_id, label, provider, leasable, params in rows:
         if owner_id == dealer_id:
-            result.own.append({"id": gateway_id, "leasable": leasable, "label": label,
-                               "provider": provider, "params": public_params(params)})
+            result.own.append(GatewayRecord(gateway_id, label, provider, leasable,
+                                            public_params(params)))
         else:  # a sub-dealer never sees its parent's SMTP params
-            entry = {"id": gateway_id, "label": label, "provider": provider}
-            if params.get(FROM) is not None:  # Navixy omits null fields (its schema: string)
-                entry["default_from_address"] = params[FROM]
-            result.leasable.append(entry)
+            result.leasable.append(LeasedGateway(gateway_id, label, provider, params.get(FROM)))
     return result
 
 
-def is_mask(password: str | None) -> bool:
+def _is_mask(password: str | None) -> bool:
     """Null, empty and masks such as '********' all mean "keep the stored password"."""
     return password is None or password.strip("*•") == ""
 
@@ -94,11 +82,11 @@ def _audited(label: str, provider: str, leasable: bool,
     return {"label": label, "provider": provider, "leasable": leasable, **params}
 
 
-async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
-                 gateway: GatewayInput, actor: Actor) -> int:
+async def create_gateway(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
+                         gateway: GatewayInput, actor: Actor) -> int:
     password = gateway.params.get(PASSWORD)
     encrypted = None
-    if gateway.params[AUTH] and password is not None and not is_mask(password):
+    if gateway.params[AUTH] and password is not None and not _is_mask(password):
         assert box is not None, "a password needs the secret box"
         encrypted = box.encrypt(password)
     row = EmailGateway(owner_id=owner_id, label=gateway.label, provider=gateway.provider,
@@ -110,8 +98,8 @@ async def create(session: AsyncSession, box: SecretBox | None, *, owner_id: int,
                                                       gateway.leasable, row.params))
     if encrypted is not None:
         changes[PASSWORD] = "set"
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.create",
-                       gateway_id=row.id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.create",
+                             gateway_id=row.id, changes=changes)
     return row.id
 
 
@@ -134,8 +122,9 @@ async def _others_bound(session: AsyncSession, gateway: EmailGateway) -> bool:
 
 async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int,
                          gateway_id: int, gateway: GatewayInput, actor: Actor) -> bool:
-    """Replaces the whole gateway (see SPEC section 2 for the password rule); returns
-    whether it was leasable before."""
+    """Replaces the whole gateway; returns whether it was leasable before. The password:
+    a new one replaces the stored one; null, empty or a mask keeps it, unless the
+    destination changed (`PasswordRequired`); `mail.smtp.auth` off removes it."""
     row = await _lock_own(session, owner_id, gateway_id)
     was_leasable = row.leasable
     if row.provider != gateway.provider and gateway.provider != "smtp":
@@ -146,7 +135,7 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
         encrypted = None
-    elif new_password is not None and not is_mask(new_password):
+    elif new_password is not None and not _is_mask(new_password):
         encrypted = box.encrypt(new_password)
     elif encrypted is not None and destination(row.params) != destination(gateway.params):
         # A stored password is never sent to a server it was not entered for.
@@ -163,8 +152,8 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
                                                           row.leasable, row.params))
     if password_change:
         changes[PASSWORD] = password_change
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.update",
-                       gateway_id=gateway_id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.update",
+                             gateway_id=gateway_id, changes=changes)
     return was_leasable
 
 
@@ -183,8 +172,8 @@ async def delete_gateway(session: AsyncSession, *, owner_id: int, gateway_id: in
     changes: dict[str, Any] = {"label": [row.label, None]}
     if unbound.rowcount:  # type: ignore[attr-defined]
         changes["bound_gateway"] = [gateway_id, None]
-    await audit.record(session, actor, dealer_id=owner_id, action="gateway.delete",
-                       gateway_id=gateway_id, changes=changes)
+    await audit.create_entry(session, actor, dealer_id=owner_id, action="gateway.delete",
+                             gateway_id=gateway_id, changes=changes)
     return was_leasable
 
 
@@ -192,28 +181,28 @@ async def _lock_usable(session: AsyncSession, *, dealer_id: int, parent_id: int 
                        gateway_id: int) -> EmailGateway:
     row = await session.scalar(
         select(EmailGateway)
-        .where(EmailGateway.id == gateway_id, visible_to(dealer_id, parent_id))
+        .where(EmailGateway.id == gateway_id, _visible_to(dealer_id, parent_id))
         .with_for_update(read=True))
     if row is None:
         raise NotFound()
     return row
 
 
-async def bind(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
-               gateway_id: int, actor: Actor) -> None:
+async def bind_gateway(session: AsyncSession, *, dealer_id: int, parent_id: int | None,
+                       gateway_id: int, actor: Actor) -> None:
     await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id, gateway_id=gateway_id)
     previous = await session.scalar(select(Dealer.bound_gateway_id)
                                     .where(Dealer.id == dealer_id).with_for_update())
     await session.execute(update(Dealer).where(Dealer.id == dealer_id)
                           .values(bound_gateway_id=gateway_id))
-    await audit.record(session, actor, dealer_id=dealer_id, action="gateway.bind",
-                       gateway_id=gateway_id,
-                       changes={} if previous == gateway_id
-                       else {"bound_gateway": [previous, gateway_id]})
+    await audit.create_entry(session, actor, dealer_id=dealer_id, action="gateway.bind",
+                             gateway_id=gateway_id,
+                             changes={} if previous == gateway_id
+                             else {"bound_gateway": [previous, gateway_id]})
 
 
-async def usable(session: AsyncSession, box: SecretBox, *, dealer_id: int,
-                 parent_id: int | None, gateway_id: int) -> UsableGateway:
+async def get_usable_gateway(session: AsyncSession, box: SecretBox, *, dealer_id: int,
+                             parent_id: int | None, gateway_id: int) -> UsableGateway:
     row = await _lock_usable(session, dealer_id=dealer_id, parent_id=parent_id,
                              gateway_id=gateway_id)
     password = box.decrypt(row.password_encrypted) if row.password_encrypted else None
@@ -224,7 +213,8 @@ def _record(row: EmailGateway) -> GatewayRecord:
     return GatewayRecord(row.id, row.label, row.provider, row.leasable, dict(row.params))
 
 
-async def bound_own(session: AsyncSession, *, dealer_id: int) -> GatewayRecord | None:
+async def get_bound_own_gateway(session: AsyncSession, *,
+                                dealer_id: int) -> GatewayRecord | None:
     """The dealer's bound gateway when it owns it (Webitel's per-domain "settings")."""
     row = await session.scalar(
         select(EmailGateway)
@@ -233,7 +223,8 @@ async def bound_own(session: AsyncSession, *, dealer_id: int) -> GatewayRecord |
     return None if row is None else _record(row)
 
 
-async def own(session: AsyncSession, *, owner_id: int, gateway_id: int) -> GatewayRecord:
+async def get_own_gateway(session: AsyncSession, *, owner_id: int,
+                          gateway_id: int) -> GatewayRecord:
     row = await session.scalar(select(EmailGateway).where(
         EmailGateway.id == gateway_id, EmailGateway.owner_id == owner_id))
     if row is None:
@@ -241,12 +232,24 @@ async def own(session: AsyncSession, *, owner_id: int, gateway_id: int) -> Gatew
     return _record(row)
 
 
-async def all_gateways(session: AsyncSession) -> list[dict[str, Any]]:
-    """For the operator's listing: owner login, label, provider, leasable, host; no secret."""
+async def list_gateways(session: AsyncSession) -> list[GatewaySummary]:
+    """Every gateway, for the operator's listing."""
     rows = await session.execute(
         select(EmailGateway.id, Dealer.login, EmailGateway.label, EmailGateway.provider,
                EmailGateway.leasable, EmailGateway.params)
         .join(Dealer, Dealer.id == EmailGateway.owner_id).order_by(EmailGateway.id))
-    return [{"id": gateway_id, "owner": owner, "label": label, "provider": provider,
-             "leasable": leasable, "host": params.get("mail.smtp.host")}
+    return [GatewaySummary(gateway_id, owner, label, provider, leasable, params.get(HOST))
             for gateway_id, owner, label, provider, leasable, params in rows]
+
+
+async def rotate_passwords(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypts every stored SMTP password with the box's newest key; returns how many."""
+    rows = (await session.execute(
+        select(EmailGateway.id, EmailGateway.password_encrypted)
+        .where(EmailGateway.password_encrypted.is_not(None))
+        .with_for_update())).all()
+    for gateway_id, token in rows:
+        assert token is not None  # selected above
+        await session.execute(update(EmailGateway).where(EmailGateway.id == gateway_id)
+                              .values(password_encrypted=box.rotate(token)))
+    return len(rows)

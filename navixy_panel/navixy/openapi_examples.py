@@ -1,0 +1,81 @@
+"""Examples for the Navixy face's part of the OpenAPI document: one request and answer
+per action, shown by /docs and sent first by schemathesis.
+
+Data, kept apart from `navixy/openapi.py`: tests load every request example through the
+schema the service loads it with, and check every answer against the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from navixy_panel.domain.smtp_params import public_params
+from navixy_panel.http.openapi_parts import (
+    EXAMPLE_PERMISSIONS,
+    EXAMPLE_RECIPIENT,
+    EXAMPLE_SENDER,
+)
+
+_NEW_GATEWAY: dict[str, Any] = {
+    "label": "Office relay", "provider": "smtp", "leasable": False,
+    "params": {"mail.smtp.host": "smtp.dealer.example", "mail.smtp.port": 587,
+               "mail.smtp.starttls.enable": True, "mail.smtp.starttls.required": True,
+               "mail.smtp.auth": True, "mail.smtp.user": EXAMPLE_SENDER,
+               "mail.smtp.password": "app-password-1234", "default_from_address": EXAMPLE_SENDER},
+}
+# What `list` answers for it: every key (defaults filled in), the password null.
+_STORED_GATEWAY: dict[str, Any] = {
+    "id": 3, "leasable": False, "label": "Office relay", "provider": "smtp",
+    "params": public_params(_NEW_GATEWAY["params"]),
+}
+
+
+_NOTIFICATION_SETTINGS: dict[str, Any] = {
+    "email_from": f"Dealer fleet <{EXAMPLE_SENDER}>",
+    "email_footer": "-- Dealer fleet, +1 555 0100",
+    "email_special": "reports@dealer.example", "sms_originator": "Dealer fleet",
+    "caller_id": "15550100"}
+
+
+@dataclass(frozen=True, slots=True)
+class NavixyExample:
+    params: dict[str, Any] | None  # as a JSON body; `encode_example` makes the form body
+    answer: dict[str, Any]  # the result fields, without `success`
+
+
+EXAMPLES: dict[str, NavixyExample] = {
+    "account/auth": NavixyExample(
+        {"login": "dealer", "password": "dealer-demo-password"},
+        {"hash": "22eac1c27af4be7b9d04da2ce1af111b", "permissions": EXAMPLE_PERMISSIONS}),
+    "account/get_permissions": NavixyExample(None, {"permissions": EXAMPLE_PERMISSIONS}),
+    "account/logout": NavixyExample(None, {}),
+    "gateways/email/list": NavixyExample(None, {
+        "bound_gateway": 3, "own": [_STORED_GATEWAY],
+        "leasable": [{"id": 1, "label": "Platform relay", "provider": "mandrill_smtp",
+                      "default_from_address": "no-reply@owner.example"}]}),
+    "gateways/email/create": NavixyExample({"gateway": _NEW_GATEWAY}, {"id": 3}),
+    "gateways/email/update": NavixyExample({"gateway": {
+        # the whole object as `list` returned it; the null password keeps the stored one
+        **{key: value for key, value in _STORED_GATEWAY.items() if key != "params"},
+        "label": "Office relay (backup)",
+        "params": _STORED_GATEWAY["params"] | {"mail.smtp.timeout": 30000}}}, {}),
+    "gateways/email/delete": NavixyExample({"gateway_id": 3}, {}),
+    "gateways/email/bind": NavixyExample({"gateway_id": 3}, {}),
+    "gateways/email/send_email": NavixyExample({"to": EXAMPLE_RECIPIENT, "gateway_id": 3}, {}),
+    "gateways/email/audit": NavixyExample({"limit": 20, "offset": 0}, {"list": [
+        {"id": 12, "time": "2025-03-14T09:26:53.589793+00:00", "actor": "dealer",
+         "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.update",
+         "gateway_id": 3, "changes": {"label": ["Office relay", "Office relay (backup)"],
+                                      "mail.smtp.timeout": [60000, 30000]}},
+        {"id": 11, "time": "2025-03-14T09:20:11.104226+00:00", "actor": "dealer",
+         "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.bind",
+         "gateway_id": 3, "changes": {"bound_gateway": [1, 3]}},
+    ], "count": 12}),
+    "dealer/settings/notification/read": NavixyExample(None, {"value": _NOTIFICATION_SETTINGS}),
+    "dealer/settings/notification/update": NavixyExample(_NOTIFICATION_SETTINGS, {}),
+    "dealer/settings/notification/email/read": NavixyExample(
+        None, {"email_from": EXAMPLE_SENDER, "email_footer": "-- Dealer fleet, +1 555 0100"}),
+    "dealer/settings/notification/email/update": NavixyExample(
+        {"email_from": EXAMPLE_SENDER, "email_footer": "-- Dealer fleet, +1 555 0100"}, {}),
+}
