@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from navixy_panel.db.models import Base
+from navixy_panel.db.pooling import ONE_SHOT_CONNECT_ARGS
 from navixy_panel.settings import Settings
 
 # Arbitrary constant shared by every instance of this service.
@@ -51,7 +52,9 @@ def do_run_migrations(connection: Connection) -> None:
 async def run_async_migrations() -> None:
     section = config.get_section(config.config_ini_section, {})
     section["sqlalchemy.url"] = database_url()
-    engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    # Uncached statements: then it also works through a transaction pooler (db/pooling.py).
+    engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool,
+                                      connect_args=ONE_SHOT_CONNECT_ARGS)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from navixy_panel import cache
-from navixy_panel.db import migrate
+from navixy_panel.db import migrate, pooling
 from navixy_panel.db.embedded import EmbeddedPostgres
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.http import keys
@@ -44,6 +44,7 @@ async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     if settings.database_url:
         app[keys.DATABASE_URL] = settings.database_url
+        app[keys.DIRECT_DATABASE_URL] = settings.direct_database_url or settings.database_url
         yield
         return
     server = EmbeddedPostgres(settings.data_dir)
@@ -51,6 +52,7 @@ async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     # attach to a running server, and the last one out stops it.
     was_running = _postmaster_running(server.pgdata)
     app[keys.DATABASE_URL] = await asyncio.to_thread(server.start)
+    app[keys.DIRECT_DATABASE_URL] = app[keys.DATABASE_URL]
     log.debug("embedded PostgreSQL %s in %s", "attached" if was_running else "started",
               server.pgdata)
     try:
@@ -73,19 +75,24 @@ def _postmaster_running(pgdata: Path) -> bool:
 async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
         # alembic's env.py runs its own event loop, so it gets a thread.
-        await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
+        await asyncio.to_thread(migrate.upgrade, app[keys.DIRECT_DATABASE_URL])
         log.debug("schema is at the latest migration")
     yield
 
 
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[keys.DATABASE_URL]
+    settings = app[keys.SETTINGS]
+    app[keys.POOLING] = pooling.decide(settings.database_pooler, settings.database_url,
+                                       settings.database_direct_url)
+    log.info("%s", app[keys.POOLING].describe())
     engine = create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True,
         # A connect fails within 1.5 s when the database is gone, so clients get code 14
         # quickly; waiting for a busy pool is bounded by the setting (then code 14 too).
         pool_timeout=app[keys.SETTINGS].db_pool_wait_seconds,
-        connect_args={"timeout": 1.5, "command_timeout": 60},
+        connect_args={"timeout": 1.5, "command_timeout": 60,
+                      **app[keys.POOLING].engine_connect_args()},
         hide_parameters=True,  # statement parameters hold digests and hashes: never log them
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,  # JSONB params on every list: the fast parser
@@ -106,7 +113,8 @@ async def read_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(
         cache.asyncpg_dsn(app[keys.DATABASE_URL]), min_size=2, max_size=READ_POOL_SIZE,
         timeout=1.0, command_timeout=60, max_inactive_connection_lifetime=300,
-        server_settings={"application_name": "navixy-panel-reads"})
+        server_settings={"application_name": "navixy-panel-reads"},
+        **app[keys.POOLING].asyncpg_args())
     app[keys.READ_POOL] = pool
     try:
         yield
@@ -139,7 +147,7 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.cache_enabled:
         yield
         return
-    dsn = cache.asyncpg_dsn(app[keys.DATABASE_URL])
+    dsn = cache.asyncpg_dsn(app[keys.DIRECT_DATABASE_URL])  # LISTEN needs its own session
     task = asyncio.create_task(
         cache.listen_forever(caches, dsn, check_every=settings.cache_check_seconds))
     try:

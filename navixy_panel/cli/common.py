@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from navixy_panel.db import migrate
 from navixy_panel.db.embedded import EmbeddedPostgres
+from navixy_panel.db.pooling import ONE_SHOT_CONNECT_ARGS
 from navixy_panel.security.secret_box import SecretBox, keys_for, open_box
 from navixy_panel.settings import Settings
 from navixy_panel.usecases.context import Context
@@ -154,12 +155,14 @@ def embedded_database_exists(data_dir: Path) -> bool:
     return (data_dir.resolve() / "pgdata" / "PG_VERSION").exists()
 
 
-def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS) -> bool:
+def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS,
+                   variable: str = "DATABASE_URL") -> bool:
     """Connects to a DATABASE_URL server within `seconds`; returns whether the
     database has no schema yet (the migrations will create it)."""
 
     async def probe() -> bool:
-        engine = create_async_engine(url, connect_args={"timeout": seconds})
+        engine = create_async_engine(url, connect_args={"timeout": seconds,
+                                                        **ONE_SHOT_CONNECT_ARGS})
         try:
             async with engine.connect() as connection:
                 result = await connection.execute(
@@ -172,7 +175,7 @@ def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS) -> bool:
         return asyncio.run(asyncio.wait_for(probe(), seconds + 1))
     except Exception as exc:  # whatever the driver raises, the operator gets one line
         raise StartupError(f"cannot use the database {masked(url)}: {_reason(exc, seconds)}; "
-                           "check DATABASE_URL and that PostgreSQL is running there") from None
+                           f"check {variable} and that PostgreSQL is running there") from None
 
 
 def _reason(error: BaseException, seconds: float) -> str:
@@ -226,6 +229,9 @@ class Store:
 def check_store(settings: Settings, *, create: bool = True) -> Store:
     """The checks every command that opens the database runs first."""
     if settings.database_url:
+        direct = settings.database_direct_url
+        if direct and direct != settings.database_url:  # LISTEN and migrations go there
+            check_database(direct, variable="NAVIXY_PANEL_DATABASE_DIRECT_URL")
         return Store(settings.database_url, settings.data_dir.resolve(),
                      check_database(settings.database_url))
     exists = embedded_database_exists(settings.data_dir)
@@ -273,7 +279,7 @@ def run_use_case(settings: Settings, work: Callable[[Context], Awaitable[T]], *,
                  create: bool = True) -> T:
     """Migrates, then runs `work` with a use-case context of its own."""
     with database_url(settings, create=create) as url:
-        migrate.upgrade(url)
+        migrate.upgrade(settings.database_direct_url or url)
         return with_context(url, settings, work)
 
 
@@ -281,7 +287,8 @@ def with_context(url: str, settings: Settings, work: Callable[[Context], Awaitab
     """Blocking: runs `work` on its own short-lived engine (no caches: nothing to keep)."""
 
     async def runner() -> T:
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = create_async_engine(url, hide_parameters=True,
+                                     connect_args=ONE_SHOT_CONNECT_ARGS)
         try:
             box = open_box(settings.secret_keys, settings.data_dir,
                            embedded=settings.database_url is None)

@@ -153,5 +153,5 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> None:
     with database_url(settings) as url:
-        migrate.upgrade(url)
+        migrate.upgrade(settings.database_direct_url or url)
     print("schema is at the latest migration")

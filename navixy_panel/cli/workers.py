@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, settings: Settings, store: Store) -> None:
     url = settings.database_url or server.start()  # type: ignore[union-attr]
     try:
         if not args.no_migrate:
-            migrate.upgrade(url)
+            migrate.upgrade(settings.database_direct_url or url)
         print(startup_line(store), flush=True)
         if args.demo:
             from navixy_panel.cli.demo import seed_and_print
