@@ -85,7 +85,6 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.POOLING] = pooling.decide(settings.database_pooler, settings.database_url,
                                        settings.database_direct_url)
-    log.info("%s", app[keys.POOLING].describe())
     engine = create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True,
         # A connect fails within 1.5 s when the database is gone, so clients get code 14
@@ -138,6 +137,8 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
             .order_by(EmailGateway.updated_at.desc()).limit(1))
     if sample is not None:
         box.decrypt(sample)
+    # Said here, not where the engine is made: a start refused for its key stays one line.
+    log.info("%s", app[keys.POOLING].describe())
     caches = cache.Caches()
     app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
                                 observe_send=app[keys.METRICS].count_send,

@@ -32,6 +32,13 @@ EPILOG = """\
 environment variables (all optional):
   DATABASE_URL                   postgresql://user:password@host:5432/db; unset: an
                                  embedded PostgreSQL in the data directory
+  NAVIXY_PANEL_DATABASE_DIRECT_URL
+                                 a direct connection to the same database for LISTEN
+                                 and migrations when DATABASE_URL is a PgBouncer in
+                                 transaction mode (default: DATABASE_URL)
+  NAVIXY_PANEL_DATABASE_POOLER   auto, pgbouncer or none: statement caching off for a
+                                 transaction pooler (default: auto, i.e. pgbouncer when
+                                 the direct URL differs from DATABASE_URL)
   NAVIXY_PANEL_DATA_DIR          data directory of the embedded PostgreSQL (pgdata/) and
                                  of the generated secret.key (default: ./.navixy-panel,
                                  relative to the current folder)
