@@ -18,6 +18,7 @@ from typing import NoReturn
 from navixy_panel import logs
 from navixy_panel.cli import dealers, gateways, serve
 from navixy_panel.cli.common import CommandError, StartupError, version
+from navixy_panel.db.migrate import SchemaTooNew
 from navixy_panel.domain.errors import DomainError, InvalidInput
 from navixy_panel.security.secret_box import SecretKeyError
 from navixy_panel.settings import Settings, SettingsError
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     _quiet_libraries(serving=args.run is serve.run_serve)
     try:
         args.run(args, settings)
-    except (StartupError, SecretKeyError) as exc:
+    except (StartupError, SecretKeyError, SchemaTooNew) as exc:
         print(f"navixy-panel: {exc}", file=sys.stderr)
         sys.exit(2)
     except CommandError as exc:
