@@ -13,15 +13,17 @@ session survives between them:
   execution cannot be split across server connections; SQLAlchemy's own cache must
   be off too (`prepared_statement_cache_size=0`), else it keeps asyncpg statements
   alive across transactions. Unnamed statements are replaced by the next Parse, so
-  nothing piles up on the servers either (unique names would avoid collisions but
-  leave one statement per query on a server connection until it closes, since
-  PgBouncer runs no `DISCARD ALL` between transactions). The same options work on
-  1.21+, whatever its `max_prepared_statements`;
+  nothing piles up on the servers either (unique names, SQLAlchemy's other remedy,
+  would avoid collisions but leave named statements behind on server connections:
+  PgBouncer runs no `DISCARD ALL` between transactions, and asyncpg's later Close of
+  a statement may reach another server connection). The same options work on 1.21+,
+  whatever its `max_prepared_statements`;
 - LISTEN: a notification is delivered to the server session that listens, which
   the client no longer holds once its transaction ends. The cache invalidation
   listener therefore uses the direct URL, as do migrations (they run in one
-  transaction under a transaction-scoped advisory lock, which would hold through
-  the pooler, but DDL has no business waiting in the pooler's queue).
+  transaction under a transaction-scoped advisory lock, which holds through the
+  pooler too, but a long migration would occupy one of its few server connections
+  and be subject to its time-outs).
 
 Short-lived connections (migrations, the start-up probe, operator commands) always
 use `ONE_SHOT_CONNECT_ARGS`: they run a few statements once, so a statement cache
@@ -33,8 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# NAVIXY_PANEL_DATABASE_POOLER's values (settings.py validates them).
 AUTO, PGBOUNCER, NONE = "auto", "pgbouncer", "none"
-CHOICES = (AUTO, PGBOUNCER, NONE)
 
 # asyncpg's own cache (`statement_cache_size`) and SQLAlchemy's asyncpg dialect's
 # (`prepared_statement_cache_size`, popped by the dialect before asyncpg sees it).
