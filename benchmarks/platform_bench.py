@@ -2,7 +2,7 @@
 
     python benchmarks/platform_bench.py [--rounds 3] [--duration 10] [--connections 64,256]
                                         [--big] [--database-url postgresql://…]
-                                        [--profile DIR] [--strict]
+                                        [--profile DIR] [--strict] [--pgbouncer]
 
 (Not `platform.py`: run as a script, that name would shadow the standard library's
 `platform` module for every import in this process and in the baselines beside it.)
@@ -48,6 +48,12 @@ get SIGTERM if this script is killed.
 Failed answers are counted twice: by wrk (`random_hash.lua`: anything but HTTP 200 with
 "success":true, plus socket errors) and by the services' own /metrics (non-zero Navixy
 codes), which also sees the answers to requests wrk gave up on when a round ended.
+
+`--pgbouncer` puts a PgBouncer (Debian's `pgbouncer` package, installed with apt-get if
+missing) in transaction-pooling mode between both service instances and PostgreSQL:
+DATABASE_URL leads through it, NAVIXY_PANEL_DATABASE_DIRECT_URL to PostgreSQL (LISTEN), so
+W1-W4 run through it while B1 stays direct; compare its W2 and W4 with a run without it
+(target: ≥ 0.9 × the direct figures, no failed answer at 64 and 256 connections).
 
 Targets (per connection count): W3 ≥ 0.9 × W2 req/s and W3 p99 ≤ 2 × W2 p99; W4 ≥ 1.0 ×
 B1; W1 ≥ 0.55 × B0; no answer other than HTTP 200 with "success":true; peak RSS ≤ 200 MB
@@ -108,6 +114,9 @@ WRK_TIMEOUT = "10s"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 RSS_INTERVAL = 0.5
+# PgBouncer's default_pool_size with --pgbouncer: the two services open up to 37 client
+# connections each (20 SQLAlchemy, 16 list-path, 1 LISTEN, which goes direct).
+PGBOUNCER_POOL = 20
 RSS_LIMIT_MB = 200
 
 # The platform.
@@ -269,6 +278,36 @@ class Database:
         """libpq form, for asyncpg."""
         return make_url(self.url).set(drivername="postgresql").render_as_string(
             hide_password=False)
+
+
+@contextlib.contextmanager
+def pooled(args: argparse.Namespace, db: Database) -> Iterator[dict[str, str]]:
+    """With --pgbouncer: PgBouncer in front of `db` for as long as the run lasts, as the
+    services' environment (DATABASE_URL through it, the direct URL beside it)."""
+    if not args.pgbouncer:
+        yield {}
+        return
+    if shutil.which("pgbouncer") is None and not Path("/usr/sbin/pgbouncer").exists():
+        print("installing pgbouncer (apt-get)", flush=True)
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq",
+                                                       "pgbouncer"]):
+            if subprocess.run(command, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                              stdout=subprocess.DEVNULL, check=False).returncode != 0:
+                raise BenchError("`apt-get install -y pgbouncer` failed; install it yourself")
+        subprocess.run(["service", "pgbouncer", "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    sys.path.insert(0, str(REPO))
+    from tests.support.pgbouncer import PgBouncer, version  # the test suite's fixture
+    bouncer = PgBouncer(db.url, pool_size=args.pgbouncer_pool)
+    bouncer.start()
+    try:
+        print(f"through {version()} on 127.0.0.1:{bouncer.port}: pool_mode = transaction, "
+              f"{args.pgbouncer_pool} server connections; LISTEN direct", flush=True)
+        yield {"DATABASE_URL": bouncer.url(db.url),
+               "NAVIXY_PANEL_DATABASE_DIRECT_URL": db.url}
+    finally:
+        bouncer.stop()
+        print("pgbouncer stopped", flush=True)
 
 
 @contextlib.contextmanager
@@ -937,6 +976,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-workloads", default="W4",
                         help="workloads to profile with --profile (W4)")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="the services reach PostgreSQL through PgBouncer in transaction "
+                        "mode (LISTEN directly)")
+    parser.add_argument("--pgbouncer-pool", type=int, default=PGBOUNCER_POOL, metavar="N",
+                        help=f"PgBouncer's server connections (default {PGBOUNCER_POOL})")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp folder (logs, hash files; not the database)")
     args = parser.parse_args()
@@ -1063,12 +1107,14 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
               flush=True)
 
         sampler = RssSampler()
+        through = contextlib.ExitStack()
         try:  # every process is stopped before the database is
+            pooler = through.enter_context(pooled(args, db))
             key = Fernet.generate_key().decode()
             service_on, on_url = start_service(processes, "service-cache-on", db, key,
-                                               work_dir, {})
+                                               work_dir, pooler)
             service_off, off_url = start_service(processes, "service-cache-off", db, key,
-                                                 work_dir, {"NAVIXY_PANEL_CACHE": "off"})
+                                                 work_dir, {**pooler, "NAVIXY_PANEL_CACHE": "off"})
             sampler.watch("caches on", service_on.pid)
             sampler.watch("caches off", service_off.pid)
             sampler.start()
@@ -1196,6 +1242,7 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
         finally:
             sampler.stop()
             processes.stop_all()
+            through.close()
 
     table = medians(rounds)
     print_summary(args, table, args.connection_counts)

@@ -27,6 +27,9 @@ class Database:
 
     url: str | None
     server: EmbeddedPostgres | None
+    # NAVIXY_PANEL_DATABASE_DIRECT_URL: LISTEN and migrations need a session of their own,
+    # which a transaction-pooling PgBouncer in `url` cannot give. None: `url` itself.
+    direct_url: str | None = None
 
     def start(self) -> str:
         """Blocking: the URL to connect to, once the embedded server (if it is the one)
@@ -35,6 +38,10 @@ class Database:
             assert self.url is not None
             return self.url
         return self.server.start()
+
+    def direct(self, started: str) -> str:
+        """Where LISTEN and migrations go, given the URL `start()` returned."""
+        return self.direct_url or started
 
     def stop(self) -> None:
         """Releases this process's share of the embedded server (the last one stops it)."""
@@ -45,7 +52,7 @@ class Database:
 def database(settings: Settings) -> Database:
     if embedded(settings):
         return Database(None, EmbeddedPostgres(settings.data_dir))
-    return Database(settings.database_url, None)
+    return Database(settings.database_url, None, settings.database_direct_url)
 
 
 def secret_keys(settings: Settings) -> list[str]:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from navixy_panel import cache, deployment
-from navixy_panel.db import migrate
+from navixy_panel.db import migrate, pooling
 from navixy_panel.db.models import EmailGateway
 from navixy_panel.http import keys
 from navixy_panel.services import hot_path, rate_limits, sessions
@@ -42,6 +42,7 @@ async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     chosen = deployment.database(app[keys.SETTINGS])
     if chosen.server is None:
         app[keys.DATABASE_URL] = chosen.start()
+        app[keys.DIRECT_DATABASE_URL] = chosen.direct(app[keys.DATABASE_URL])
         yield
         return
     # The server is shared by every process using the data directory: this one may
@@ -49,6 +50,7 @@ async def embedded_postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     pgdata = chosen.server.pgdata
     was_running = _postmaster_running(pgdata)
     app[keys.DATABASE_URL] = await asyncio.to_thread(chosen.start)
+    app[keys.DIRECT_DATABASE_URL] = app[keys.DATABASE_URL]
     log.debug("embedded PostgreSQL %s in %s", "attached" if was_running else "started", pgdata)
     try:
         yield
@@ -70,19 +72,23 @@ def _postmaster_running(pgdata: Path) -> bool:
 async def migrations_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
         # alembic's migrations/env.py runs its own event loop, so it gets a thread.
-        await asyncio.to_thread(migrate.upgrade, app[keys.DATABASE_URL])
+        await asyncio.to_thread(migrate.upgrade, app[keys.DIRECT_DATABASE_URL])
         log.debug("schema is at the latest migration")
     yield
 
 
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[keys.DATABASE_URL]
+    settings = app[keys.SETTINGS]
+    app[keys.POOLING] = pooling.decide(settings.database_pooler, settings.database_url,
+                                       settings.database_direct_url)
     engine = create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True,
         # A connect fails within 1.5 s when the database is gone, so clients get code 14
         # quickly; waiting for a busy pool is bounded by the setting (then code 14 too).
         pool_timeout=app[keys.SETTINGS].db_pool_wait_seconds,
-        connect_args={"timeout": 1.5, "command_timeout": 60},
+        connect_args={"timeout": 1.5, "command_timeout": 60,
+                      **app[keys.POOLING].engine_connect_args()},
         hide_parameters=True,  # statement parameters hold digests and hashes: never log them
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,  # JSONB params on every list: the fast parser
@@ -103,7 +109,8 @@ async def read_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(
         cache.asyncpg_dsn(app[keys.DATABASE_URL]), min_size=2, max_size=READ_POOL_SIZE,
         timeout=1.0, command_timeout=60, max_inactive_connection_lifetime=300,
-        server_settings={"application_name": "navixy-panel-reads"})
+        server_settings={"application_name": "navixy-panel-reads"},
+        **app[keys.POOLING].asyncpg_args())
     app[keys.READ_POOL] = pool
     try:
         yield
@@ -126,6 +133,8 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
             .order_by(EmailGateway.updated_at.desc()).limit(1))
     if sample is not None:
         box.decrypt(sample)
+    # Said here, not where the engine is made: a start refused for its key stays one line.
+    log.info("%s", app[keys.POOLING].describe())
     caches = cache.Caches()
     app[keys.CONTEXT] = Context(settings, sessionmaker, box, caches,
                                 observe_send=app[keys.METRICS].count_send,
@@ -135,7 +144,7 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.cache_enabled:
         yield
         return
-    dsn = cache.asyncpg_dsn(app[keys.DATABASE_URL])
+    dsn = cache.asyncpg_dsn(app[keys.DIRECT_DATABASE_URL])  # LISTEN needs its own session
     task = asyncio.create_task(
         cache.listen_forever(caches, dsn, check_every=settings.cache_check_seconds))
     try:

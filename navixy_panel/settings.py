@@ -32,6 +32,10 @@ class Settings:
     """Typed configuration; tests build it directly with `dataclasses.replace`."""
 
     database_url: str | None = None
+    # A direct connection to the same database for LISTEN and migrations, when
+    # DATABASE_URL leads through a transaction pooler (see db/pooling.py).
+    database_direct_url: str | None = None
+    database_pooler: str = "auto"  # auto | pgbouncer | none (db/pooling.py)
     data_dir: Path = Path(".navixy-panel")
     session_ttl_seconds: int = 24 * 3600
     max_body_bytes: int = 1024 * 1024
@@ -72,6 +76,9 @@ class Settings:
                 problems.append(f"{var}: {exc}")
 
         take("database_url", "DATABASE_URL", _parse_database_url)
+        take("database_direct_url", "NAVIXY_PANEL_DATABASE_DIRECT_URL", _parse_database_url)
+        take("database_pooler", "NAVIXY_PANEL_DATABASE_POOLER",
+             _one_of(("auto", "pgbouncer", "none")))
         take("data_dir", "NAVIXY_PANEL_DATA_DIR", _folder)
         take("session_ttl_seconds", "NAVIXY_PANEL_SESSION_TTL", _positive_int(1, 366 * 86400))
         take("max_body_bytes", "NAVIXY_PANEL_MAX_BODY_BYTES", _positive_int(1024, 1 << 30))
@@ -94,9 +101,29 @@ class Settings:
         take("request_timeout_seconds", "NAVIXY_PANEL_REQUEST_TIMEOUT", _positive_int(1, 3600))
         take("db_pool_wait_seconds", "NAVIXY_PANEL_DB_POOL_WAIT", _positive_int(1, 600))
         take("smtp_allowed_networks", "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS", _networks)
+        problems += _pooler_problems(values)
         if problems:
             raise SettingsError(problems)
         return cls(**values)
+
+    @property
+    def direct_database_url(self) -> str | None:
+        """Where LISTEN and migrations go: the direct URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
+
+
+def _pooler_problems(values: Mapping[str, Any]) -> list[str]:
+    if values.get("database_direct_url") and not values.get("database_url"):
+        return ["NAVIXY_PANEL_DATABASE_DIRECT_URL: set DATABASE_URL too (the direct URL is "
+                "the way around its pooler; the embedded PostgreSQL needs neither)"]
+    # LISTEN through a transaction pooler is accepted and never hears anything: caches
+    # would then serve what other instances have changed since.
+    if (values.get("database_pooler") == "pgbouncer" and not values.get("database_direct_url")
+            and values.get("cache_enabled", True)):
+        return ["NAVIXY_PANEL_DATABASE_POOLER=pgbouncer: set NAVIXY_PANEL_DATABASE_DIRECT_URL "
+                "to a direct connection to the same database (cache invalidation listens "
+                "there), or turn the caches off with NAVIXY_PANEL_CACHE=off"]
+    return []
 
 
 def _parse_database_url(raw: str) -> str:

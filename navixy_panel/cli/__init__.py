@@ -25,6 +25,7 @@ from navixy_panel.cli.common import (
     version,
 )
 from navixy_panel.db.embedded import EmbeddedUnavailable
+from navixy_panel.db.migrate import SchemaTooNew
 from navixy_panel.domain.errors import DomainError, InvalidInput
 from navixy_panel.security.secret_box import SecretKeyError
 from navixy_panel.settings import Settings, SettingsError
@@ -39,6 +40,13 @@ EPILOG = """\
 environment variables (all optional):
   DATABASE_URL                   postgresql://user:password@host:5432/db; unset: an
                                  embedded PostgreSQL in the data directory
+  NAVIXY_PANEL_DATABASE_DIRECT_URL
+                                 a direct connection to the same database for LISTEN
+                                 and migrations when DATABASE_URL is a PgBouncer in
+                                 transaction mode (default: DATABASE_URL)
+  NAVIXY_PANEL_DATABASE_POOLER   auto, pgbouncer or none: statement caching off for a
+                                 transaction pooler (default: auto, i.e. pgbouncer when
+                                 the direct URL differs from DATABASE_URL)
   NAVIXY_PANEL_DATA_DIR          data directory of the embedded PostgreSQL (pgdata/) and
                                  of the generated secret.key (default: ./.navixy-panel,
                                  relative to the current folder)
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     _quiet_libraries(serving=args.run is serve.run_serve)
     try:
         args.run(args, settings)
-    except (StartupError, SecretKeyError, EmbeddedUnavailable) as exc:
+    except (StartupError, SecretKeyError, EmbeddedUnavailable, SchemaTooNew) as exc:
         print(f"navixy-panel: {exc}", file=sys.stderr)
         sys.exit(2)
     except CommandError as exc:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from navixy_panel import deployment
 from navixy_panel.db import migrate
+from navixy_panel.db.pooling import ONE_SHOT_CONNECT_ARGS
 from navixy_panel.settings import Settings
 from navixy_panel.usecases.context import Context
 
@@ -176,12 +177,14 @@ def embedded_database_exists(data_dir: Path) -> bool:
     return (data_dir.resolve() / "pgdata" / "PG_VERSION").exists()
 
 
-def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS) -> bool:
+def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS,
+                   variable: str = "DATABASE_URL") -> bool:
     """Connects to a DATABASE_URL server within `seconds`; returns whether the
     database has no schema yet (the migrations will create it)."""
 
     async def probe() -> bool:
-        engine = create_async_engine(url, connect_args={"timeout": seconds})
+        engine = create_async_engine(url, connect_args={"timeout": seconds,
+                                                        **ONE_SHOT_CONNECT_ARGS})
         try:
             async with engine.connect() as connection:
                 result = await connection.execute(
@@ -194,7 +197,7 @@ def check_database(url: str, seconds: float = DATABASE_TIMEOUT_SECONDS) -> bool:
         return asyncio.run(asyncio.wait_for(probe(), seconds + 1))
     except Exception as exc:  # whatever the driver raises, the operator gets one line
         raise StartupError(f"cannot use the database {masked(url)}: {_reason(exc, seconds)}; "
-                           "check DATABASE_URL and that PostgreSQL is running there") from None
+                           f"check {variable} and that PostgreSQL is running there") from None
 
 
 def _reason(error: BaseException, seconds: float) -> str:
@@ -248,6 +251,8 @@ def check_store(settings: Settings, *, create: bool = True) -> Store:
     """The checks every command that opens the database runs first."""
     chosen = deployment.database(settings)
     if chosen.url is not None:
+        if chosen.direct_url and chosen.direct_url != chosen.url:  # LISTEN and migrations
+            check_database(chosen.direct_url, variable="NAVIXY_PANEL_DATABASE_DIRECT_URL")
         return Store(chosen.url, settings.data_dir.resolve(), check_database(chosen.url))
     exists = embedded_database_exists(settings.data_dir)
     if not exists and not create:
@@ -295,7 +300,7 @@ def run_use_case(settings: Settings, work: Callable[[Context], Awaitable[T]], *,
     """Migrates, then runs `work` with a use-case context of its own."""
     with database_url(settings, create=create) as url:
         PROGRESS.doing = "upgrading the database schema"
-        migrate.upgrade(url)
+        migrate.upgrade(deployment.database(settings).direct(url))
         PROGRESS.doing = None
         return with_context(url, settings, work)
 
@@ -304,7 +309,8 @@ def with_context(url: str, settings: Settings, work: Callable[[Context], Awaitab
     """Blocking: runs `work` on its own short-lived engine (no caches: nothing to keep)."""
 
     async def runner() -> T:
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = create_async_engine(url, hide_parameters=True,
+                                     connect_args=ONE_SHOT_CONNECT_ARGS)
         try:
             box = deployment.secret_box(settings, required=False)
             return await work(Context(settings, async_sessionmaker(engine,

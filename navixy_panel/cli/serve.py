@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from navixy_panel import logs
+from navixy_panel import deployment, logs
 from navixy_panel.cli.common import (
     PROGRESS,
     Interrupted,
@@ -212,5 +212,5 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> None:
     with database_url(settings) as url:
-        migrate.upgrade(url)
+        migrate.upgrade(deployment.database(settings).direct(url))
     print("schema is at the latest migration")

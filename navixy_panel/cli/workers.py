@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     url = chosen.start()
     try:
         if not args.no_migrate:
-            migrate.upgrade(url)
+            migrate.upgrade(chosen.direct(url))
         if args.demo:
             from navixy_panel.cli.demo import seed_and_print
 

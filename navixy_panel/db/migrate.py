@@ -10,6 +10,20 @@ from alembic.config import Config
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer release (its revision is unknown here).
+
+    Raised instead of alembic's traceback, so an old instance restarted during a rolling
+    upgrade refuses in one line. Instances already running, or started with
+    --no-migrate, keep serving: within a release, migrations only add to the schema."""
+
+    def __init__(self, revision: str, head: str) -> None:
+        super().__init__(
+            f"the database schema is at revision {revision}, which this navixy-panel does "
+            f"not know (its latest is {head}): a newer release has migrated it; install "
+            "that release here too (--no-migrate starts this one on the newer schema)")
+
+
 def migrations_dir() -> Path:
     """The wheel ships migrations inside the package; a checkout has them at the top."""
     for candidate in (_PACKAGE_DIR / "_migrations", _PACKAGE_DIR.parent / "migrations"):
