@@ -106,11 +106,6 @@ class Settings:
             raise SettingsError(problems)
         return cls(**values)
 
-    @property
-    def direct_database_url(self) -> str | None:
-        """Where LISTEN and migrations go: the direct URL, else DATABASE_URL."""
-        return self.database_direct_url or self.database_url
-
 
 def _pooler_problems(values: Mapping[str, Any]) -> list[str]:
     if values.get("database_direct_url") and not values.get("database_url"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from navixy_panel import deployment
 from navixy_panel.db import pooling
 from navixy_panel.settings import Settings, SettingsError
 
@@ -21,11 +22,13 @@ def problems(**environ: str) -> list[str]:
 def test_the_direct_url_is_parsed_and_defaults_to_database_url() -> None:
     given = Settings.from_env({"DATABASE_URL": POOLED,
                                "NAVIXY_PANEL_DATABASE_DIRECT_URL": DIRECT})
-    assert given.direct_database_url == "postgresql+asyncpg://app:pw@db.internal:5432/panel"
+    assert given.database_direct_url == "postgresql+asyncpg://app:pw@db.internal:5432/panel"
+    assert deployment.database(given).direct(POOLED) == given.database_direct_url
     assert given.database_pooler == "auto"
     alone = Settings.from_env({"DATABASE_URL": POOLED})
-    assert alone.direct_database_url == alone.database_url
-    assert Settings.from_env({}).direct_database_url is None
+    assert alone.database_direct_url is None
+    assert deployment.database(alone).direct(POOLED) == POOLED
+    assert Settings.from_env({}).database_direct_url is None
 
 
 def test_refusals() -> None:
