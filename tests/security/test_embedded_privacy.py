@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import shutil
 import stat
 import subprocess
@@ -192,6 +193,9 @@ def test_a_new_password_file_takes_over_at_the_next_start(long_data_dir: Path) -
                                 stdout=subprocess.PIPE, text=True)
     try:
         assert crashing.stdout is not None
+        with selectors.DefaultSelector() as waiting:  # a child that never prints fails, not hangs
+            waiting.register(crashing.stdout, selectors.EVENT_READ)
+            assert waiting.select(timeout=120), "the service printed no URL within 120 s"
         old_url = crashing.stdout.readline().strip()
     finally:
         crashing.kill()
