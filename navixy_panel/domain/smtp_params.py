@@ -22,6 +22,16 @@ USE_SSL, STARTTLS, STARTTLS_REQUIRED = (
 TRUST_ALL, AUTH, USER = "mail.smtp.ssl.trust_all_hosts", "mail.smtp.auth", "mail.smtp.user"
 TIMEOUT, CONNECT_TIMEOUT = "mail.smtp.timeout", "mail.smtp.connectiontimeout"
 DEBUG, PROTOCOL, FROM = "mail.debug", "mail.transport.protocol", "default_from_address"
+MECHANISMS = "mail.smtp.auth.mechanisms"
+
+# The password mechanisms, in the order the client prefers them (CRAM-MD5 never
+# sends the password itself).
+PASSWORD_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
+
+# Keys Navixy's admin panel does not know: it sends a gateway back without them, so
+# an update that omits one keeps its stored value (null clears it); they are stored
+# and shown only when set, so the panel never meets a key it does not know.
+EXTENSION_KEYS = (MECHANISMS,)
 
 # Output order follows Navixy's documented example.
 KEY_ORDER = (FROM, USER, PASSWORD, HOST, PORT, SSL_PORT, TRUST_ALL, AUTH, DEBUG, STARTTLS,
@@ -48,6 +58,35 @@ def _validate_host(value: str) -> None:
         ipaddress.ip_address(value.strip("[]"))
     except ValueError:
         raise ValidationError("Must be a hostname or an IP address.") from None
+
+
+def _validate_mechanisms(value: str) -> None:
+    names = value.split()
+    if not names or any(name.upper() not in PASSWORD_MECHANISMS for name in names):
+        raise ValidationError("Must be a space-separated list of: "
+                              f"{', '.join(PASSWORD_MECHANISMS)}.")
+    if len({name.upper() for name in names}) != len(names):
+        raise ValidationError("Must not name a mechanism twice.")
+
+
+class _Mechanisms(fields.String):
+    """A space-separated subset of the mechanisms, stored upper-case, one space apart."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 100:  # bounded before it is split
+            raise ValidationError("Longer than maximum length 100.")
+        _validate_mechanisms(text)
+        return " ".join(text.upper().split())
+
+
+def mechanisms(params: dict[str, Any]) -> tuple[str, ...]:
+    """What the client may try, in its order of preference (null: all it knows)."""
+    chosen = params.get(MECHANISMS)
+    if not chosen:
+        return PASSWORD_MECHANISMS
+    named = set(str(chosen).split())
+    return tuple(name for name in PASSWORD_MECHANISMS if name in named)
 
 
 def _port(**kwargs: Any) -> fields.Integer:
@@ -78,6 +117,9 @@ _FIELDS: dict[str, fields.Field] = {
         CONNECT_TIMEOUT: _timeout(),
         DEBUG: fields.Boolean(load_default=False),
         PROTOCOL: fields.String(load_default="smtp", validate=validate.OneOf(["smtp"])),
+        # No load_default: an omitted extension key is absent from the loaded params,
+        # which is how an update tells "keep" from null ("clear").
+        MECHANISMS: _Mechanisms(allow_none=True),
 }
 
 
@@ -100,9 +142,19 @@ _KEY_BY_ATTRIBUTE = {key.replace(".", "_"): key for key in _FIELDS}
 
 
 def public_params(stored: dict[str, Any]) -> dict[str, Any]:
-    """Every key, in Navixy's order, with the password always null."""
-    return {key: (None if key == PASSWORD else stored.get(key, DEFAULTS.get(key)))
-            for key in KEY_ORDER}
+    """Every key, in Navixy's order, with the password always null; then the
+    extension keys that are set."""
+    shown = {key: (None if key == PASSWORD else stored.get(key, DEFAULTS.get(key)))
+             for key in KEY_ORDER}
+    shown.update((key, stored[key]) for key in EXTENSION_KEYS if stored.get(key) is not None)
+    return shown
+
+
+def kept_extensions(given: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """`given` with the extension keys it omits taken from `stored`; null ones dropped."""
+    merged = {**{key: stored.get(key) for key in EXTENSION_KEYS}, **given}
+    return {key: value for key, value in merged.items()
+            if key not in EXTENSION_KEYS or value is not None}
 
 
 def destination(params: dict[str, Any]) -> tuple[Any, ...]:

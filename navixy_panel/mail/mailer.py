@@ -48,6 +48,7 @@ from navixy_panel.domain.smtp_params import (
     CONNECT_TIMEOUT,
     DEBUG,
     HOST,
+    PASSWORD_MECHANISMS,
     PORT,
     SSL_PORT,
     STARTTLS,
@@ -56,6 +57,7 @@ from navixy_panel.domain.smtp_params import (
     TRUST_ALL,
     USE_SSL,
     USER,
+    mechanisms,
 )
 from navixy_panel.mail import destinations
 from navixy_panel.mail.destinations import Policy, Target
@@ -186,8 +188,8 @@ async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password
         await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]), where,
                         dialogue, deadline)
     if params[AUTH]:
-        code = await _authenticate(client, str(params[USER] or ""), password or "",
-                                   _cut(client, deadline))
+        code = await _authenticate(client, mechanisms(params), str(params[USER] or ""),
+                                   password or "", _cut(client, deadline))
         dialogue("AUTH ***", code)
     errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
     reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
@@ -238,21 +240,28 @@ async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: 
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
 
 
-async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str,
-                        timeout: float) -> int:
-    """One attempt with the best mechanism offered. aiosmtplib's `login()` retries
-    every mechanism after a refusal, which multiplies failed logins on the
-    server (and desynchronises some servers after a 535)."""
+async def _authenticate(client: aiosmtplib.SMTP, allowed: tuple[str, ...], user: str,
+                        password: str, timeout: float) -> int:
+    """One attempt with the best mechanism both offered and allowed
+    (`mail.smtp.auth.mechanisms`, so a dealer can avoid one a server advertises
+    but does not accept). aiosmtplib's `login()` retries every mechanism after a
+    refusal, which multiplies failed logins on the server (and desynchronises
+    some servers after a 535)."""
     offered = client.server_auth_methods
+    chosen = next((name for name in allowed if name.lower() in offered), None)
     try:
-        if "cram-md5" in offered:
+        if chosen == "CRAM-MD5":
             reply = await client.auth_crammd5(user, password, timeout=timeout)
-        elif "plain" in offered:
+        elif chosen == "PLAIN":
             reply = await client.auth_plain(user, password, timeout=timeout)
-        elif "login" in offered:
+        elif chosen == "LOGIN":
             reply = await client.auth_login(user, password, timeout=timeout)
-        else:
+        elif allowed == PASSWORD_MECHANISMS:
             raise SendFailed(SendFailure.AUTH_UNSUPPORTED)
+        else:
+            raise SendFailed(SendFailure.AUTH_UNSUPPORTED, message=(
+                "the server offers none of the AUTH mechanisms allowed "
+                f"(mail.smtp.auth.mechanisms: {' '.join(allowed)})"))
     except aiosmtplib.SMTPResponseException as exc:
         if not 200 <= exc.code <= 599:
             raise

@@ -37,6 +37,7 @@ from navixy_panel.domain.smtp_params import (
     PASSWORD,
     USER,
     destination,
+    kept_extensions,
     public_params,
 )
 from navixy_panel.security.secret_box import SecretBox
@@ -70,8 +71,11 @@ def _is_mask(password: str | None) -> bool:
     return password is None or password.strip("*•") == ""
 
 
-def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
-    stored = {key: value for key, value in params.items() if key != PASSWORD}
+def _stored_params(params: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What is stored: no password, and the extension keys an update omits kept
+    from `before` (Navixy's admin panel sends the gateway back without them)."""
+    stored = {key: value for key, value in kept_extensions(params, before or {}).items()
+              if key != PASSWORD}
     if not stored[AUTH]:
         stored[USER] = None  # auth off drops the user (and the password, below)
     return stored
@@ -132,19 +136,20 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
     if row.leasable and not gateway.leasable and await _others_bound(session, row):
         raise InUse()
     new_password = gateway.params.get(PASSWORD)
+    params = _stored_params(gateway.params, row.params)
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
         encrypted = None
     elif new_password is not None and not _is_mask(new_password):
         encrypted = box.encrypt(new_password)
-    elif encrypted is not None and destination(row.params) != destination(gateway.params):
+    elif encrypted is not None and destination(row.params) != destination(params):
         # A stored password is never sent to a server it was not entered for.
         raise PasswordRequired()
     before = _audited(row.label, row.provider, row.leasable, row.params)
     password_change = (None if encrypted == row.password_encrypted
                        else "removed" if encrypted is None else "changed")
     row.label, row.provider, row.leasable = gateway.label, gateway.provider, gateway.leasable
-    row.params = _stored_params(gateway.params)
+    row.params = params
     row.password_encrypted = encrypted
     row.updated_at = func.now()
     await session.flush()
