@@ -37,8 +37,11 @@ import logging
 import math
 import socket
 import ssl
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TypeVar
 
 import aiosmtplib
 
@@ -63,6 +66,7 @@ from navixy_panel.mail import destinations
 from navixy_panel.mail.destinations import Policy, Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # At most this long for QUIT after the outcome is known (within the time budget).
 QUIT_SECONDS = 5.0
@@ -106,6 +110,162 @@ class _AuthRefused(Exception):
 async def send(params: dict[str, object], password: str | None, message: EmailMessage, *,
                rules: Policy, time_budget: float) -> Sent:
     """Sends within `time_budget` seconds, whatever the params' time-outs say."""
+
+    async def deliver(session: _Session) -> Sent:
+        client, secrets = session.client, session.secrets
+        errors, reply_text = await client.send_message(
+            message, timeout=_cut(client, session.deadline))
+        reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
+        session.dialogue("DATA", reply_text)
+        if errors:
+            code, text = next(iter(errors.values()))
+            raise _rejected(code, text, secrets)
+        # aiosmtplib returns the text of the final reply; a successful DATA is always
+        # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
+        return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+
+    return await _session(params, password, rules, time_budget, deliver, _Stages())
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of a check: `connect`, `tls`, `ehlo`, `auth`, `mail_from`, `rcpt_to`, `rset`."""
+
+    name: str
+    passed: bool
+    ms: int
+    code: int | None
+    error: str | None = None  # what a failed step met, in send failures' words
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    subject: str
+    issuer: str
+    expires: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a check without sending found. A failed stage is the last one listed."""
+
+    stages: list[Stage]
+    extensions: list[str]
+    auth_mechanisms: list[str]
+    certificate: Certificate | None
+    failure: SendFailed | None
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+async def check(params: dict[str, object], password: str | None, *, sender: str, to: str,
+                rules: Policy, time_budget: float) -> Checked:
+    """The sending session up to RCPT TO, then RSET and QUIT: nothing is sent. The
+    same code path as `send` (STARTTLS and the second EHLO, the stripped-STARTTLS
+    rule, the mechanisms allowed, scrubbing), with each stage timed."""
+    stages = _Stages(record=True)
+    seen: dict[str, object] = {}
+
+    async def probe(session: _Session) -> None:
+        client, deadline = session.client, session.deadline
+        stages.begin("mail_from")
+        reply = await client.mail(sender, timeout=_cut(client, deadline))
+        stages.end(reply.code)
+        stages.begin("rcpt_to")
+        reply = await client.rcpt(to, timeout=_cut(client, deadline))
+        stages.end(reply.code)
+        stages.begin("rset")
+        reply = await client.rset(timeout=_cut(client, deadline))
+        stages.end(reply.code)
+
+    stages.on_client = lambda client: seen.update(_capabilities(client))
+    failure = None
+    try:
+        await _session(params, password, rules, time_budget, probe, stages)
+    except SendFailed as failed:
+        failure = failed
+        stages.fail(failed)
+    return Checked(stages.done, list(seen.get("extensions", [])),  # type: ignore[call-overload]
+                   list(seen.get("mechanisms", [])),  # type: ignore[call-overload]
+                   seen.get("certificate"), failure)  # type: ignore[arg-type]
+
+
+def _capabilities(client: aiosmtplib.SMTP) -> dict[str, object]:
+    """What the server said of itself in its last EHLO, and its certificate."""
+    found: dict[str, object] = {
+        "extensions": sorted(name.upper() for name in client.esmtp_extensions),
+        "mechanisms": [name.upper() for name in client.server_auth_methods]}
+    transport = client.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is not None:
+        der = ssl_object.getpeercert(binary_form=True)
+        if der:
+            found["certificate"] = _certificate(der)
+    return found
+
+
+def _certificate(der: bytes) -> Certificate:
+    from cryptography import x509  # only checks read certificates
+
+    cert = x509.load_der_x509_certificate(der)
+    return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                       cert.not_valid_after_utc.isoformat())
+
+
+class _Stages:
+    """Times the steps of a session; `send` keeps no record (`record` False)."""
+
+    def __init__(self, record: bool = False) -> None:
+        self.record = record
+        self.done: list[Stage] = []
+        self.current: tuple[str, float] | None = None
+        self.on_client: Callable[[aiosmtplib.SMTP], None] | None = None
+
+    def begin(self, name: str) -> None:
+        if self.record:
+            self.current = (name, time.perf_counter())
+
+    def end(self, code: int | None = None) -> None:
+        if self.record and self.current is not None:
+            name, started = self.current
+            self.done.append(Stage(name, True, _ms(started), code))
+            self.current = None
+
+    def fail(self, failure: SendFailed) -> None:
+        if self.record and self.current is not None:
+            name, started = self.current
+            self.done.append(Stage(name, False, _ms(started), failure.smtp_code, str(failure)))
+            self.current = None
+
+    def cancel(self) -> None:
+        self.current = None
+
+    def seen(self, client: aiosmtplib.SMTP) -> None:
+        if self.on_client is not None:
+            self.on_client(client)
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+@dataclass(slots=True)
+class _Session:
+    """A connected, greeted (and, when asked, upgraded and logged-in) SMTP client."""
+
+    client: aiosmtplib.SMTP
+    secrets: list[str]
+    deadline: float
+    dialogue: _Dialogue
+
+
+async def _session(params: dict[str, object], password: str | None, rules: Policy,
+                   time_budget: float, work: Callable[[_Session], Awaitable[T]],
+                   stages: _Stages) -> T:
+    """Connects, greets, upgrades and logs in as the params say, then runs `work`;
+    every failure on the way is a `SendFailed`."""
     host = str(params[HOST])
     name = _tls_name(host)
     use_ssl = bool(params[USE_SSL])
@@ -125,15 +285,21 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
             # The connect time-out covers the lookup, the TCP connect, the TLS
             # handshake and the greeting together.
             async with asyncio.timeout_at(connect_by):
+                stages.begin("connect")
                 targets = await destinations.resolve_for_send(host, port, rules)
                 sock = await _connect(targets, dialogue, use_ssl)
                 client = aiosmtplib.SMTP(
                     hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
                     tls_context=tls_context(bool(params[TRUST_ALL])),
                     timeout=min(command_timeout, _left(deadline)))
-                await client.connect(timeout=_left(connect_by))
-            return await _exchange(client, params, password, message, dialogue, secrets,
-                                   use_ssl, where, deadline)
+                if use_ssl:
+                    stages.end()
+                    stages.begin("tls")
+                greeting = await client.connect(timeout=_left(connect_by))
+                stages.end(greeting.code)
+            session = _Session(client, secrets, deadline, dialogue)
+            await _open(session, params, password, use_ssl, where, stages)
+            return await work(session)
     except SendFailed:
         raise
     except _AuthRefused as refused:
@@ -180,30 +346,33 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
     raise error
 
 
-async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
-                    message: EmailMessage, dialogue: _Dialogue, secrets: list[str],
-                    use_ssl: bool, where: str, deadline: float) -> Sent:
-    dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
+async def _open(session: _Session, params: dict[str, object], password: str | None,
+                use_ssl: bool, where: str, stages: _Stages) -> None:
+    client, dialogue, deadline = session.client, session.dialogue, session.deadline
+    stages.begin("ehlo")
+    reply = await client.ehlo(timeout=_cut(client, deadline))
+    dialogue("EHLO", reply.code)
+    stages.end(reply.code)
+    stages.seen(client)
     if not use_ssl and params[STARTTLS]:
-        await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]), where,
-                        dialogue, deadline)
+        stages.begin("tls")
+        code = await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]),
+                               where, dialogue, deadline)
+        if code is None:  # not offered, and neither required nor needed for a login
+            stages.cancel()
+        else:
+            stages.end(code)
+            stages.seen(client)
     if params[AUTH]:
+        stages.begin("auth")
         code = await _authenticate(client, mechanisms(params), str(params[USER] or ""),
                                    password or "", _cut(client, deadline))
         dialogue("AUTH ***", code)
-    errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
-    reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
-    dialogue("DATA", reply_text)
-    if errors:
-        code, text = next(iter(errors.values()))
-        raise _rejected(code, text, secrets)
-    # aiosmtplib returns the text of the final reply; a successful DATA is always
-    # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
-    return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+        stages.end(code)
 
 
 async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: str,
-                    dialogue: _Dialogue, deadline: float) -> None:
+                    dialogue: _Dialogue, deadline: float) -> int | None:
     """Upgrades the connection, then greets again: STARTTLS discards what the server
     said before it (RFC 3207), so its AUTH mechanisms are only known from a new EHLO,
     and may differ from the plain-text ones (Postfix's submission port offers none
@@ -218,7 +387,7 @@ async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: 
             raise SendFailed(SendFailure.TLS, message=STRIPPED)
         if required:
             raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
-        return
+        return None
     try:
         reply = await client.starttls(timeout=_cut(client, deadline))
     except (aiosmtplib.SMTPTimeoutError, TimeoutError):
@@ -238,6 +407,7 @@ async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: 
         raise failure from None
     dialogue("STARTTLS", reply.code)
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
+    return reply.code
 
 
 async def _authenticate(client: aiosmtplib.SMTP, allowed: tuple[str, ...], user: str,

@@ -63,6 +63,19 @@ EXAMPLES: dict[str, NavixyExample] = {
     "gateways/email/delete": NavixyExample({"gateway_id": 3}, {}),
     "gateways/email/bind": NavixyExample({"gateway_id": 3}, {}),
     "gateways/email/send_email": NavixyExample({"to": EXAMPLE_RECIPIENT, "gateway_id": 3}, {}),
+    "gateways/email/check": NavixyExample({"gateway_id": 3, "to": EXAMPLE_RECIPIENT}, {
+        "passed": False,
+        "stages": [
+            {"stage": "connect", "result": "pass", "ms": 41, "code": 220, "error": None},
+            {"stage": "ehlo", "result": "pass", "ms": 38, "code": 250, "error": None},
+            {"stage": "tls", "result": "pass", "ms": 95, "code": 220, "error": None},
+            {"stage": "auth", "result": "fail", "ms": 212, "code": 535,
+             "error": "the server refused the login (reply code 535)"}],
+        "extensions": ["8BITMIME", "AUTH", "ENHANCEDSTATUSCODES", "PIPELINING", "SIZE"],
+        "auth_mechanisms": ["LOGIN", "XOAUTH2"],
+        "certificate": {"subject": "CN=smtp.dealer.example",
+                        "issuer": "CN=R11,O=Let's Encrypt,C=US",
+                        "expires": "2026-03-01T12:00:00+00:00"}}),
     "gateways/email/audit": NavixyExample({"limit": 20, "offset": 0}, {"list": [
         {"id": 12, "time": "2025-03-14T09:26:53.589793+00:00", "actor": "dealer",
          "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.update",
