@@ -279,7 +279,7 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
     command_timeout = int(params[TIMEOUT]) / 1000  # type: ignore[call-overload]
     dialogue = _Dialogue(bool(params[DEBUG]), host)
     client: aiosmtplib.SMTP | None = None
-    sock: socket.socket | None = None
+    sock: socket.socket | None = None  # ours to close until a transport takes it
     try:
         async with asyncio.timeout_at(deadline):
             # The connect time-out covers the lookup, the TCP connect, the TLS
@@ -295,6 +295,9 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
                 if use_ssl:
                     stages.end()
                     stages.begin("tls")
+                # From here the transport made around the socket closes it, also
+                # when the handshake or the greeting fails.
+                sock = None
                 greeting = await client.connect(timeout=_left(connect_by))
                 stages.end(greeting.code)
             session = _Session(client, secrets, deadline, dialogue)
@@ -319,7 +322,11 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
         if client is not None:
             await _quit(client, deadline)
         if sock is not None:
-            sock.close()  # a no-op once the transport has closed it
+            # Only a socket no transport owns: a TLS transport closes asynchronously
+            # (close_notify), and closing its socket under it frees the descriptor
+            # while the loop still maps it to that transport, so the next connection
+            # given the same number fails ("File descriptor … is used by transport").
+            sock.close()
 
 
 async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) -> socket.socket:
