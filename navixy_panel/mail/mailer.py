@@ -5,7 +5,8 @@ connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
 server offers it, then greeted again (refused when `starttls.required` and it
 does not offer it, and always when a login would follow: credentials never go
 over a connection whose STARTTLS was stripped);
-certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
+certificates are verified (against the system store and the operator's CA
+bundle, NAVIXY_PANEL_TLS_CA_FILE) unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
 (what is left of the request) the whole exchange.
@@ -80,8 +81,13 @@ class Sent:
     response: str  # the server's final reply, e.g. "250 OK queued as 123"
 
 
-def tls_context(trust_all_hosts: bool) -> ssl.SSLContext:
+def tls_context(trust_all_hosts: bool, ca_pem: str | None = None) -> ssl.SSLContext:
+    """The system store, plus the operator's CA bundle (NAVIXY_PANEL_TLS_CA_FILE) when
+    given. Built per connection: the system store is read when the
+    context is made, so a changed store (or SSL_CERT_FILE) is seen at once."""
     context = ssl.create_default_context()
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
     if trust_all_hosts:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -108,7 +114,7 @@ class _AuthRefused(Exception):
 
 
 async def send(params: dict[str, object], password: str | None, message: EmailMessage, *,
-               rules: Policy, time_budget: float) -> Sent:
+               rules: Policy, time_budget: float, ca_pem: str | None = None) -> Sent:
     """Sends within `time_budget` seconds, whatever the params' time-outs say."""
 
     async def deliver(session: _Session) -> Sent:
@@ -124,7 +130,7 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
         # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
         return Sent(str(message["Message-ID"]), f"250 {reply_text}")
 
-    return await _session(params, password, rules, time_budget, deliver, _Stages())
+    return await _session(params, password, rules, time_budget, deliver, _Stages(), ca_pem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +167,7 @@ class Checked:
 
 
 async def check(params: dict[str, object], password: str | None, *, sender: str, to: str,
-                rules: Policy, time_budget: float) -> Checked:
+                rules: Policy, time_budget: float, ca_pem: str | None = None) -> Checked:
     """The sending session up to RCPT TO, then RSET and QUIT: nothing is sent. The
     same code path as `send` (STARTTLS and the second EHLO, the stripped-STARTTLS
     rule, the mechanisms allowed, scrubbing), with each stage timed."""
@@ -183,7 +189,7 @@ async def check(params: dict[str, object], password: str | None, *, sender: str,
     stages.on_client = lambda client: seen.update(_capabilities(client))
     failure = None
     try:
-        await _session(params, password, rules, time_budget, probe, stages)
+        await _session(params, password, rules, time_budget, probe, stages, ca_pem)
     except SendFailed as failed:
         failure = failed
         stages.fail(failed)
@@ -263,7 +269,7 @@ class _Session:
 
 async def _session(params: dict[str, object], password: str | None, rules: Policy,
                    time_budget: float, work: Callable[[_Session], Awaitable[T]],
-                   stages: _Stages) -> T:
+                   stages: _Stages, ca_pem: str | None) -> T:
     """Connects, greets, upgrades and logs in as the params say, then runs `work`;
     every failure on the way is a `SendFailed`."""
     host = str(params[HOST])
@@ -290,7 +296,7 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
                 sock = await _connect(targets, dialogue, use_ssl)
                 client = aiosmtplib.SMTP(
                     hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
-                    tls_context=tls_context(bool(params[TRUST_ALL])),
+                    tls_context=tls_context(bool(params[TRUST_ALL]), ca_pem),
                     timeout=min(command_timeout, _left(deadline)))
                 if use_ssl:
                     stages.end()

@@ -92,7 +92,8 @@ async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
         sent = await mailer.send(
             gateway.params, gateway.password, prepared.message,
             rules=destinations.policy(ctx.settings.smtp_allowed_networks),
-            time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS)
+            time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS,
+            ca_pem=ctx.settings.tls_ca_pem)
     except SendFailed as failure:
         ctx.observe_send("failed")
         if prepared.leased:
@@ -136,7 +137,8 @@ async def run_check(ctx: Context, prepared: PreparedCheck) -> dict[str, Any]:
     checked = await mailer.check(
         gateway.params, gateway.password, sender=prepared.sender, to=prepared.to,
         rules=destinations.policy(ctx.settings.smtp_allowed_networks),
-        time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS)
+        time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS,
+        ca_pem=ctx.settings.tls_ca_pem)
     if prepared.leased:
         return {"passed": checked.passed,
                 "stages": [{"stage": stage.name, "result": _result(stage.passed),

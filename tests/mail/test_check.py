@@ -66,16 +66,19 @@ class Envelopes(Recorder):
         return "250 OK"
 
 
-async def test_every_stage_passes_and_nothing_is_sent(api: Api) -> None:
-    issued = trustme.CA().issue_cert("127.0.0.1")
+async def test_every_stage_passes_and_nothing_is_sent(make_client, db) -> None:  # type: ignore[no-untyped-def]
+    """The certificate is verified through NAVIXY_PANEL_TLS_CA_FILE's CA, not trusted blindly."""
+    ca = trustme.CA()
+    api = Api(await make_client(tls_ca_pem=ca.cert_pem.bytes().decode()), db)
+    issued = ca.issue_cert("127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     issued.configure_cert(context)
     handler = Envelopes()
     h = await dealer(api)
     with aiosmtpd_server(starttls=context, handler=handler,
                          authenticator=lambda *a: _login(*a), auth_require_tls=True) as server:
-        created = await api.ok("gateways/email/create", hash=h,
-                               json={"gateway": relay(server.port)})
+        created = await api.ok("gateways/email/create", hash=h, json={"gateway": relay(
+            server.port, **{"mail.smtp.ssl.trust_all_hosts": False})})
         status, body = await api.call("gateways/email/check", hash=h,
                                       json={"gateway_id": created["id"]})
     assert status == 200, body
