@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
@@ -23,6 +24,11 @@ TRUST_ALL, AUTH, USER = "mail.smtp.ssl.trust_all_hosts", "mail.smtp.auth", "mail
 TIMEOUT, CONNECT_TIMEOUT = "mail.smtp.timeout", "mail.smtp.connectiontimeout"
 DEBUG, PROTOCOL, FROM = "mail.debug", "mail.transport.protocol", "default_from_address"
 MECHANISMS = "mail.smtp.auth.mechanisms"
+TOKEN_URL = "mail.smtp.auth.xoauth2.token_url"
+CLIENT_ID = "mail.smtp.auth.xoauth2.client_id"
+SCOPE = "mail.smtp.auth.xoauth2.scope"
+XOAUTH2 = "XOAUTH2"
+DEFAULT_SCOPE = "https://outlook.office365.com/.default"
 
 # The password mechanisms, in the order the client prefers them (CRAM-MD5 never
 # sends the password itself).
@@ -31,7 +37,7 @@ PASSWORD_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
 # Keys Navixy's admin panel does not know: it sends a gateway back without them, so
 # an update that omits one keeps its stored value (null clears it); they are stored
 # and shown only when set, so the panel never meets a key it does not know.
-EXTENSION_KEYS = (MECHANISMS,)
+EXTENSION_KEYS = (MECHANISMS, TOKEN_URL, CLIENT_ID, SCOPE)
 
 # Output order follows Navixy's documented example.
 KEY_ORDER = (FROM, USER, PASSWORD, HOST, PORT, SSL_PORT, TRUST_ALL, AUTH, DEBUG, STARTTLS,
@@ -45,7 +51,10 @@ DEFAULTS: dict[str, Any] = {
 
 # What a stored password was entered for: if any of these change, the password
 # must be entered again (a stored secret never goes to a server it was not meant for).
-DESTINATION_KEYS = (HOST, PORT, SSL_PORT, USE_SSL, STARTTLS, STARTTLS_REQUIRED, TRUST_ALL, USER)
+# With OAuth the secret is the client's, so where it goes includes the token URL and
+# the client it belongs to.
+DESTINATION_KEYS = (HOST, PORT, SSL_PORT, USE_SSL, STARTTLS, STARTTLS_REQUIRED, TRUST_ALL, USER,
+                    TOKEN_URL, CLIENT_ID)
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
@@ -61,12 +70,32 @@ def _validate_host(value: str) -> None:
 
 
 def _validate_mechanisms(value: str) -> None:
-    names = value.split()
-    if not names or any(name.upper() not in PASSWORD_MECHANISMS for name in names):
+    names = [name.upper() for name in value.split()]
+    if not names or any(name not in (*PASSWORD_MECHANISMS, XOAUTH2) for name in names):
         raise ValidationError("Must be a space-separated list of: "
-                              f"{', '.join(PASSWORD_MECHANISMS)}.")
-    if len({name.upper() for name in names}) != len(names):
+                              f"{', '.join((*PASSWORD_MECHANISMS, XOAUTH2))}.")
+    if len(set(names)) != len(names):
         raise ValidationError("Must not name a mechanism twice.")
+    if XOAUTH2 in names and len(names) > 1:
+        # The secret is either a password or an OAuth client secret, never both.
+        raise ValidationError("XOAUTH2 cannot be combined with password mechanisms.")
+
+
+def _validate_token_url(value: str) -> None:
+    parsed = urlsplit(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ValidationError("Must be an https URL.")
+    if parsed.username is not None or parsed.password is not None:
+        raise ValidationError("Must not carry credentials.")
+    try:
+        parsed.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValidationError("Must be an https URL.") from None
+    _validate_host(parsed.hostname)
+
+
+def uses_oauth(params: dict[str, Any]) -> bool:
+    return bool(params.get(AUTH)) and params.get(MECHANISMS) == XOAUTH2
 
 
 class _Mechanisms(fields.String):
@@ -86,7 +115,7 @@ def mechanisms(params: dict[str, Any]) -> tuple[str, ...]:
     if not chosen:
         return PASSWORD_MECHANISMS
     named = set(str(chosen).split())
-    return tuple(name for name in PASSWORD_MECHANISMS if name in named)
+    return tuple(name for name in (*PASSWORD_MECHANISMS, XOAUTH2) if name in named)
 
 
 def _port(**kwargs: Any) -> fields.Integer:
@@ -120,6 +149,10 @@ _FIELDS: dict[str, fields.Field] = {
         # No load_default: an omitted extension key is absent from the loaded params,
         # which is how an update tells "keep" from null ("clear").
         MECHANISMS: _Mechanisms(allow_none=True),
+        TOKEN_URL: fields.String(allow_none=True, validate=[validate.Length(max=2048),
+                                                            _validate_token_url]),
+        CLIENT_ID: fields.String(allow_none=True, validate=validate.Length(min=1, max=256)),
+        SCOPE: fields.String(allow_none=True, validate=validate.Length(min=1, max=1024)),
 }
 
 
@@ -159,3 +192,11 @@ def kept_extensions(given: dict[str, Any], stored: dict[str, Any]) -> dict[str, 
 
 def destination(params: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(params.get(key, DEFAULTS.get(key)) for key in DESTINATION_KEYS)
+
+
+def oauth_problems(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """What an XOAUTH2 gateway lacks, once omitted keys are filled from the stored ones."""
+    if not uses_oauth(params):
+        return []
+    return [(key, "Required with mail.smtp.auth.mechanisms XOAUTH2.")
+            for key in (TOKEN_URL, CLIENT_ID, USER) if not params.get(key)]

@@ -62,8 +62,9 @@ from navixy_panel.domain.smtp_params import (
     USE_SSL,
     USER,
     mechanisms,
+    uses_oauth,
 )
-from navixy_panel.mail import destinations
+from navixy_panel.mail import destinations, oauth
 from navixy_panel.mail.destinations import Policy, Target
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One step of a check: `connect`, `tls`, `ehlo`, `auth`, `mail_from`, `rcpt_to`, `rset`."""
+    """One step of a check: `connect`, `tls`, `ehlo`, `token` (OAuth), `auth`,
+    `mail_from`, `rcpt_to`, `rset`."""
 
     name: str
     passed: bool
@@ -233,10 +235,10 @@ class _Stages:
         if self.record:
             self.current = (name, time.perf_counter())
 
-    def end(self, code: int | None = None) -> None:
+    def end(self, code: int | None = None, passed: bool = True) -> None:
         if self.record and self.current is not None:
             name, started = self.current
-            self.done.append(Stage(name, True, _ms(started), code))
+            self.done.append(Stage(name, passed, _ms(started), code))
             self.current = None
 
     def fail(self, failure: SendFailed) -> None:
@@ -265,6 +267,8 @@ class _Session:
     secrets: list[str]
     deadline: float
     dialogue: _Dialogue
+    rules: Policy
+    ca_pem: str | None
 
 
 async def _session(params: dict[str, object], password: str | None, rules: Policy,
@@ -306,7 +310,7 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
                 sock = None
                 greeting = await client.connect(timeout=_left(connect_by))
                 stages.end(greeting.code)
-            session = _Session(client, secrets, deadline, dialogue)
+            session = _Session(client, secrets, deadline, dialogue, rules, ca_pem)
             await _open(session, params, password, use_ssl, where, stages)
             return await work(session)
     except SendFailed:
@@ -376,7 +380,10 @@ async def _open(session: _Session, params: dict[str, object], password: str | No
         else:
             stages.end(code)
             stages.seen(client)
-    if params[AUTH]:
+    if uses_oauth(params):
+        code = await _oauth_login(session, params, password or "", stages)
+        dialogue("AUTH XOAUTH2 ***", code)
+    elif params[AUTH]:
         stages.begin("auth")
         code = await _authenticate(client, mechanisms(params), str(params[USER] or ""),
                                    password or "", _cut(client, deadline))
@@ -450,6 +457,42 @@ async def _authenticate(client: aiosmtplib.SMTP, allowed: tuple[str, ...], user:
             raise
         raise _AuthRefused(exc.code) from None
     return reply.code
+
+
+async def _oauth_login(session: _Session, params: dict[str, object], secret: str,
+                       stages: _Stages) -> int:
+    """XOAUTH2 with a client-credentials token (`oauth`). A cached token the server
+    refuses (revoked, or expired early) is dropped and one fresh token tried; a fresh
+    token refused is the server's answer."""
+    client, deadline = session.client, session.deadline
+    if "xoauth2" not in client.server_auth_methods:
+        raise SendFailed(SendFailure.AUTH_UNSUPPORTED, message=(
+            "the server does not offer AUTH XOAUTH2 (mail.smtp.auth.mechanisms: XOAUTH2)"))
+    user = str(params[USER] or "")
+    tls = tls_context(False, session.ca_pem)  # a token endpoint is always verified
+    for attempt in (1, 2):
+        stages.begin("token")
+        access, cached = await oauth.token(params, secret, rules=session.rules, tls=tls,
+                                           deadline=deadline)
+        stages.end()
+        line = base64.b64encode(f"user={user}\x01auth=Bearer {access}\x01\x01".encode())
+        session.secrets[:0] = [line.decode(), access]  # scrubbed from any reply
+        stages.begin("auth")
+        timeout = _cut(client, deadline)
+        reply = await client.execute_command(b"AUTH", b"XOAUTH2", line, timeout=timeout)
+        if reply.code == 334:
+            # RFC 7628: the error challenge (base64 JSON) is answered with an empty line.
+            reply = await client.execute_command(b"", timeout=timeout)
+        if reply.code == 235:
+            stages.end(reply.code)
+            return reply.code
+        if not 200 <= reply.code <= 599:
+            raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+        oauth.forget(params, secret)
+        if not cached or attempt == 2:
+            raise _AuthRefused(reply.code)
+        stages.end(reply.code, passed=False)  # the cached token's; a fresh one follows
+    raise AssertionError("unreachable")
 
 
 def _cut(client: aiosmtplib.SMTP, deadline: float) -> float:

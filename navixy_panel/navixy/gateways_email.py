@@ -182,7 +182,7 @@ class CheckParams(Schema):
 
 class StageOut(Schema):
     stage = fields.String(required=True, metadata={
-        "enum": ["connect", "tls", "ehlo", "auth", "mail_from", "rcpt_to", "rset"]})
+        "enum": ["connect", "tls", "ehlo", "token", "auth", "mail_from", "rcpt_to", "rset"]})
     result = fields.String(required=True, metadata={"enum": ["pass", "fail"]})
     ms = fields.Integer(metadata={"description": "Not given for a leased gateway."})
     code = fields.Integer(required=True, allow_none=True,

@@ -38,6 +38,7 @@ from navixy_panel.domain.smtp_params import (
     USER,
     destination,
     kept_extensions,
+    oauth_problems,
     public_params,
 )
 from navixy_panel.security.secret_box import SecretBox
@@ -78,6 +79,9 @@ def _stored_params(params: dict[str, Any], before: dict[str, Any] | None = None)
               if key != PASSWORD}
     if not stored[AUTH]:
         stored[USER] = None  # auth off drops the user (and the password, below)
+    problems = oauth_problems(stored)
+    if problems:
+        raise InvalidInput(dict(problems))
     return stored
 
 

@@ -69,7 +69,7 @@ _ANSWERS: dict[str, dict[str, Any]] = {
     "WebitelCheck": closed({"status": {"const": "OK"}, "info": closed({
         "passed": {"type": "boolean"},
         "stages": {"type": "array", "items": closed({
-            "stage": {"enum": ["connect", "tls", "ehlo", "auth", "mail_from", "rcpt_to",
+            "stage": {"enum": ["connect", "tls", "ehlo", "token", "auth", "mail_from", "rcpt_to",
                                "rset"]},
             "result": {"enum": ["pass", "fail"]},
             "ms": {"type": "integer"},

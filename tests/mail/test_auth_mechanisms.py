@@ -19,7 +19,7 @@ from tests.support.api import Api, send_email
 from tests.support.smtp import PASSWORD, USER, aiosmtpd_server, certificate_context
 
 MECHANISMS = "mail.smtp.auth.mechanisms"
-LISTED = "Must be a space-separated list of: CRAM-MD5, PLAIN, LOGIN."
+LISTED = "Must be a space-separated list of: CRAM-MD5, PLAIN, LOGIN, XOAUTH2."
 
 
 async def dealer(api: Api) -> str:
