@@ -200,3 +200,21 @@ def oauth_problems(params: dict[str, Any]) -> list[tuple[str, str]]:
         return []
     return [(key, "Required with mail.smtp.auth.mechanisms XOAUTH2.")
             for key in (TOKEN_URL, CLIENT_ID, USER) if not params.get(key)]
+
+
+# Hosts whose password logins are going away: Microsoft 365 turns basic authentication
+# for SMTP off; Google takes app passwords only. By the host name's last labels.
+_CLOUD_MAIL = (("Microsoft 365", ("office365.com", "outlook.com")),
+               ("Google", ("gmail.com", "googlemail.com", "google.com")))
+
+
+def password_cloud_service(params: dict[str, Any]) -> str | None:
+    """"Microsoft 365" or "Google" when the gateway logs in with a password to one of
+    their hosts, else None."""
+    if not params.get(AUTH) or uses_oauth(params):
+        return None
+    host = str(params.get(HOST) or "").strip().rstrip(".").lower()
+    for service, domains in _CLOUD_MAIL:
+        if any(host == domain or host.endswith("." + domain) for domain in domains):
+            return service
+    return None

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from navixy_panel.db.models import Dealer, EmailGateway
 from navixy_panel.domain.caller import Actor
@@ -28,6 +29,7 @@ from navixy_panel.domain.gateways import (
     GatewayRecord,
     GatewaySummary,
     LeasedGateway,
+    PasswordGateway,
     UsableGateway,
 )
 from navixy_panel.domain.smtp_params import (
@@ -39,6 +41,7 @@ from navixy_panel.domain.smtp_params import (
     destination,
     kept_extensions,
     oauth_problems,
+    password_cloud_service,
     public_params,
 )
 from navixy_panel.security.secret_box import SecretBox
@@ -239,6 +242,27 @@ async def get_own_gateway(session: AsyncSession, *, owner_id: int,
     if row is None:
         raise NotFound()
     return _record(row)
+
+
+async def password_cloud_gateways(session: AsyncSession) -> list[PasswordGateway]:
+    """Gateways logging in with a password to Microsoft 365 or Google hosts, with the
+    number of dealers bound to each (who stops receiving mail when it fails)."""
+    bound_dealer = aliased(Dealer)  # not the owner joined below
+    bound = (select(func.count()).select_from(bound_dealer)
+             .where(bound_dealer.bound_gateway_id == EmailGateway.id)
+             .correlate(EmailGateway).scalar_subquery())
+    rows = await session.execute(
+        select(EmailGateway.id, Dealer.login, EmailGateway.label, EmailGateway.params, bound)
+        .join(Dealer, Dealer.id == EmailGateway.owner_id)
+        .where(EmailGateway.params["mail.smtp.auth"].as_boolean())
+        .order_by(EmailGateway.id))
+    found = []
+    for gateway_id, owner, label, params, count in rows:
+        service = password_cloud_service(params)
+        if service is not None:
+            found.append(PasswordGateway(gateway_id, owner, label, str(params[HOST]), service,
+                                         int(count)))
+    return found
 
 
 async def list_gateways(session: AsyncSession) -> list[GatewaySummary]:
