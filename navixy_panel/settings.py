@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ class Settings:
     # Networks SMTP destinations may be in although the default policy refuses them
     # (loopback, private, …): normalised CIDRs, e.g. an internal relay's "10.1.2.0/24".
     smtp_allowed_networks: tuple[str, ...] = ()
+    # NAVIXY_PANEL_TLS_CA_FILE's certificates (PEM), trusted in addition to the system
+    # store for every outbound TLS connection: an operator's private CA never needs
+    # `ssl.trust_all_hosts`. Read once here; a bad file stops the start.
+    tls_ca_pem: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +106,7 @@ class Settings:
         take("request_timeout_seconds", "NAVIXY_PANEL_REQUEST_TIMEOUT", _positive_int(1, 3600))
         take("db_pool_wait_seconds", "NAVIXY_PANEL_DB_POOL_WAIT", _positive_int(1, 600))
         take("smtp_allowed_networks", "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS", _networks)
+        take("tls_ca_pem", "NAVIXY_PANEL_TLS_CA_FILE", _ca_bundle)
         problems += _pooler_problems(values)
         if problems:
             raise SettingsError(problems)
@@ -183,3 +189,27 @@ def _networks(raw: str) -> tuple[str, ...]:
         raise ValueError("not networks in CIDR notation (e.g. 10.1.2.0/24): "
                          + ", ".join(repr(part) for part in bad))
     return tuple(parsed)
+
+
+# A CA bundle is small (the whole Mozilla store is about 220 KiB).
+MAX_CA_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _ca_bundle(raw: str) -> str:
+    """The PEM text of a CA file, checked by loading it as OpenSSL will."""
+    path = Path(raw).expanduser()
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_CA_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(path)!r} ({exc.strerror or exc})") from None
+    if len(data) > MAX_CA_FILE_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {MAX_CA_FILE_BYTES} bytes")
+    text = data.decode("ascii", errors="replace")
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"{str(path)!r} holds no PEM certificate")
+    try:
+        ssl.create_default_context(cadata=text)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not a valid PEM bundle ({exc})") from None
+    return text

@@ -57,6 +57,8 @@ environment variables (all optional):
   NAVIXY_PANEL_CORS_ORIGINS      comma-separated origins allowed by CORS (default: none)
   NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS
                                  networks test messages may be sent to (docs/security.md)
+  NAVIXY_PANEL_TLS_CA_FILE       PEM bundle trusted besides the system store for every
+                                 outbound TLS connection (a private CA)
   NAVIXY_PANEL_SESSION_TTL       panel session lifetime in seconds (default: 86400)
   NAVIXY_PANEL_WEBITEL_TOKEN_TTL Webitel key/token lifetime in seconds (default: 86400)
   NAVIXY_PANEL_MAX_BODY_BYTES    largest request body (default: 1048576)

@@ -59,6 +59,16 @@ def add_commands(commands: Any) -> None:
                          help="one JSON array instead of a table")
     listing.set_defaults(run=run_list)
 
+    audit = gateway.add_parser(
+        "audit-auth", help="list gateways still using a password with Microsoft 365 or "
+        "Google", description="List the gateways that log in with a password to Microsoft "
+        "365 or Google hosts (by host name), with owner, label and how many dealers are "
+        "bound to each: Microsoft 365 stops taking basic authentication for SMTP, Google "
+        "takes app passwords only. Move them to OAuth (docs/oauth.md). A table, or JSON "
+        "with --json.")
+    audit.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    audit.set_defaults(run=run_audit_auth)
+
     key = commands.add_parser(
         "key", help="make a key for NAVIXY_PANEL_SECRET_KEY",
         description="The key that encrypts stored SMTP passwords.",
@@ -128,3 +138,13 @@ def run_list(args: argparse.Namespace, settings: Settings) -> None:
         return
     print_table(rows, [("id", "id"), ("owner", "owner"), ("label", "label"),
                        ("provider", "provider"), ("leasable", "leasable"), ("host", "host")])
+
+
+def run_audit_auth(args: argparse.Namespace, settings: Settings) -> None:
+    rows = [dataclasses.asdict(gateway)
+            for gateway in run_use_case(settings, operator.audit_auth, create=False)]
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print_table(rows, [("id", "id"), ("owner", "owner"), ("label", "label"), ("host", "host"),
+                       ("service", "service"), ("bound dealers", "bound_dealers")])

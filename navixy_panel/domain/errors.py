@@ -119,6 +119,7 @@ class SendFailure(enum.Enum):
                             "mail.smtp.starttls.required demands")
     AUTH_UNSUPPORTED = "the server offers no supported AUTH mechanism (CRAM-MD5, PLAIN, LOGIN)"
     AUTH_REFUSED = "the server refused the login"
+    OAUTH = "the OAuth token could not be obtained"
     REJECTED = "the server refused the message"
 
 

@@ -84,3 +84,15 @@ class GatewaySummary:
     provider: str
     leasable: bool
     host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordGateway:
+    """A gateway still logging in with a password to Microsoft 365 or Google."""
+
+    id: int
+    owner: str  # the owner's login
+    label: str
+    host: str
+    service: str  # "Microsoft 365" or "Google"
+    bound_dealers: int

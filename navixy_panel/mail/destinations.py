@@ -27,9 +27,10 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from navixy_panel.domain.errors import InvalidInput, SendFailed, SendFailure
-from navixy_panel.domain.smtp_params import HOST
+from navixy_panel.domain.smtp_params import HOST, TOKEN_URL
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -181,8 +182,17 @@ async def check_at_save(host: str, rules: Policy) -> None:
 
 
 async def check_gateway(params: Mapping[str, Any], allowed_networks: tuple[str, ...]) -> None:
-    """`check_at_save` for a gateway's params, under `Settings.smtp_allowed_networks`."""
-    await check_at_save(str(params[HOST]), policy(allowed_networks))
+    """`check_at_save` for a gateway's params, under `Settings.smtp_allowed_networks`:
+    the SMTP host, and the OAuth token URL's host (the client secret goes there)."""
+    rules = policy(allowed_networks)
+    await check_at_save(str(params[HOST]), rules)
+    token_url = params.get(TOKEN_URL)
+    if token_url:
+        host = urlsplit(str(token_url)).hostname or ""
+        try:
+            await check_at_save(host, rules)
+        except InvalidInput as refused:
+            raise InvalidInput.of(TOKEN_URL, refused.errors[HOST]) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
 server offers it, then greeted again (refused when `starttls.required` and it
 does not offer it, and always when a login would follow: credentials never go
 over a connection whose STARTTLS was stripped);
-certificates are verified unless `ssl.trust_all_hosts`; AUTH only when
+certificates are verified (against the system store and the operator's CA
+bundle, NAVIXY_PANEL_TLS_CA_FILE) unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
 (what is left of the request) the whole exchange.
@@ -37,8 +38,11 @@ import logging
 import math
 import socket
 import ssl
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TypeVar
 
 import aiosmtplib
 
@@ -48,6 +52,7 @@ from navixy_panel.domain.smtp_params import (
     CONNECT_TIMEOUT,
     DEBUG,
     HOST,
+    PASSWORD_MECHANISMS,
     PORT,
     SSL_PORT,
     STARTTLS,
@@ -56,11 +61,14 @@ from navixy_panel.domain.smtp_params import (
     TRUST_ALL,
     USE_SSL,
     USER,
+    mechanisms,
+    uses_oauth,
 )
-from navixy_panel.mail import destinations
+from navixy_panel.mail import destinations, oauth
 from navixy_panel.mail.destinations import Policy, Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # At most this long for QUIT after the outcome is known (within the time budget).
 QUIT_SECONDS = 5.0
@@ -74,8 +82,13 @@ class Sent:
     response: str  # the server's final reply, e.g. "250 OK queued as 123"
 
 
-def tls_context(trust_all_hosts: bool) -> ssl.SSLContext:
+def tls_context(trust_all_hosts: bool, ca_pem: str | None = None) -> ssl.SSLContext:
+    """The system store, plus the operator's CA bundle (NAVIXY_PANEL_TLS_CA_FILE) when
+    given. Built per connection: the system store is read when the
+    context is made, so a changed store (or SSL_CERT_FILE) is seen at once."""
     context = ssl.create_default_context()
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
     if trust_all_hosts:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -102,8 +115,167 @@ class _AuthRefused(Exception):
 
 
 async def send(params: dict[str, object], password: str | None, message: EmailMessage, *,
-               rules: Policy, time_budget: float) -> Sent:
+               rules: Policy, time_budget: float, ca_pem: str | None = None) -> Sent:
     """Sends within `time_budget` seconds, whatever the params' time-outs say."""
+
+    async def deliver(session: _Session) -> Sent:
+        client, secrets = session.client, session.secrets
+        errors, reply_text = await client.send_message(
+            message, timeout=_cut(client, session.deadline))
+        reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
+        session.dialogue("DATA", reply_text)
+        if errors:
+            code, text = next(iter(errors.values()))
+            raise _rejected(code, text, secrets)
+        # aiosmtplib returns the text of the final reply; a successful DATA is always
+        # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
+        return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+
+    return await _session(params, password, rules, time_budget, deliver, _Stages(), ca_pem)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of a check: `connect`, `tls`, `ehlo`, `token` (OAuth), `auth`,
+    `mail_from`, `rcpt_to`, `rset`."""
+
+    name: str
+    passed: bool
+    ms: int
+    code: int | None
+    error: str | None = None  # what a failed step met, in send failures' words
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    subject: str
+    issuer: str
+    expires: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a check without sending found. A failed stage is the last one listed."""
+
+    stages: list[Stage]
+    extensions: list[str]
+    auth_mechanisms: list[str]
+    certificate: Certificate | None
+    failure: SendFailed | None
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+async def check(params: dict[str, object], password: str | None, *, sender: str, to: str,
+                rules: Policy, time_budget: float, ca_pem: str | None = None) -> Checked:
+    """The sending session up to RCPT TO, then RSET and QUIT: nothing is sent. The
+    same code path as `send` (STARTTLS and the second EHLO, the stripped-STARTTLS
+    rule, the mechanisms allowed, scrubbing), with each stage timed."""
+    stages = _Stages(record=True)
+    seen: dict[str, object] = {}
+
+    async def probe(session: _Session) -> None:
+        client, deadline = session.client, session.deadline
+        stages.begin("mail_from")
+        reply = await client.mail(sender, timeout=_cut(client, deadline))
+        stages.end(reply.code)
+        stages.begin("rcpt_to")
+        reply = await client.rcpt(to, timeout=_cut(client, deadline))
+        stages.end(reply.code)
+        stages.begin("rset")
+        reply = await client.rset(timeout=_cut(client, deadline))
+        stages.end(reply.code)
+
+    stages.on_client = lambda client: seen.update(_capabilities(client))
+    failure = None
+    try:
+        await _session(params, password, rules, time_budget, probe, stages, ca_pem)
+    except SendFailed as failed:
+        failure = failed
+        stages.fail(failed)
+    return Checked(stages.done, list(seen.get("extensions", [])),  # type: ignore[call-overload]
+                   list(seen.get("mechanisms", [])),  # type: ignore[call-overload]
+                   seen.get("certificate"), failure)  # type: ignore[arg-type]
+
+
+def _capabilities(client: aiosmtplib.SMTP) -> dict[str, object]:
+    """What the server said of itself in its last EHLO, and its certificate."""
+    found: dict[str, object] = {
+        "extensions": sorted(name.upper() for name in client.esmtp_extensions),
+        "mechanisms": [name.upper() for name in client.server_auth_methods]}
+    transport = client.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is not None:
+        der = ssl_object.getpeercert(binary_form=True)
+        if der:
+            found["certificate"] = _certificate(der)
+    return found
+
+
+def _certificate(der: bytes) -> Certificate:
+    from cryptography import x509  # only checks read certificates
+
+    cert = x509.load_der_x509_certificate(der)
+    return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                       cert.not_valid_after_utc.isoformat())
+
+
+class _Stages:
+    """Times the steps of a session; `send` keeps no record (`record` False)."""
+
+    def __init__(self, record: bool = False) -> None:
+        self.record = record
+        self.done: list[Stage] = []
+        self.current: tuple[str, float] | None = None
+        self.on_client: Callable[[aiosmtplib.SMTP], None] | None = None
+
+    def begin(self, name: str) -> None:
+        if self.record:
+            self.current = (name, time.perf_counter())
+
+    def end(self, code: int | None = None, passed: bool = True) -> None:
+        if self.record and self.current is not None:
+            name, started = self.current
+            self.done.append(Stage(name, passed, _ms(started), code))
+            self.current = None
+
+    def fail(self, failure: SendFailed) -> None:
+        if self.record and self.current is not None:
+            name, started = self.current
+            self.done.append(Stage(name, False, _ms(started), failure.smtp_code, str(failure)))
+            self.current = None
+
+    def cancel(self) -> None:
+        self.current = None
+
+    def seen(self, client: aiosmtplib.SMTP) -> None:
+        if self.on_client is not None:
+            self.on_client(client)
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+@dataclass(slots=True)
+class _Session:
+    """A connected, greeted (and, when asked, upgraded and logged-in) SMTP client."""
+
+    client: aiosmtplib.SMTP
+    secrets: list[str]
+    deadline: float
+    dialogue: _Dialogue
+    rules: Policy
+    ca_pem: str | None
+
+
+async def _session(params: dict[str, object], password: str | None, rules: Policy,
+                   time_budget: float, work: Callable[[_Session], Awaitable[T]],
+                   stages: _Stages, ca_pem: str | None) -> T:
+    """Connects, greets, upgrades and logs in as the params say, then runs `work`;
+    every failure on the way is a `SendFailed`."""
     host = str(params[HOST])
     name = _tls_name(host)
     use_ssl = bool(params[USE_SSL])
@@ -117,21 +289,30 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
     command_timeout = int(params[TIMEOUT]) / 1000  # type: ignore[call-overload]
     dialogue = _Dialogue(bool(params[DEBUG]), host)
     client: aiosmtplib.SMTP | None = None
-    sock: socket.socket | None = None
+    sock: socket.socket | None = None  # ours to close until a transport takes it
     try:
         async with asyncio.timeout_at(deadline):
             # The connect time-out covers the lookup, the TCP connect, the TLS
             # handshake and the greeting together.
             async with asyncio.timeout_at(connect_by):
+                stages.begin("connect")
                 targets = await destinations.resolve_for_send(host, port, rules)
                 sock = await _connect(targets, dialogue, use_ssl)
                 client = aiosmtplib.SMTP(
                     hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
-                    tls_context=tls_context(bool(params[TRUST_ALL])),
+                    tls_context=tls_context(bool(params[TRUST_ALL]), ca_pem),
                     timeout=min(command_timeout, _left(deadline)))
-                await client.connect(timeout=_left(connect_by))
-            return await _exchange(client, params, password, message, dialogue, secrets,
-                                   use_ssl, where, deadline)
+                if use_ssl:
+                    stages.end()
+                    stages.begin("tls")
+                # From here the transport made around the socket closes it, also
+                # when the handshake or the greeting fails.
+                sock = None
+                greeting = await client.connect(timeout=_left(connect_by))
+                stages.end(greeting.code)
+            session = _Session(client, secrets, deadline, dialogue, rules, ca_pem)
+            await _open(session, params, password, use_ssl, where, stages)
+            return await work(session)
     except SendFailed:
         raise
     except _AuthRefused as refused:
@@ -151,7 +332,11 @@ async def send(params: dict[str, object], password: str | None, message: EmailMe
         if client is not None:
             await _quit(client, deadline)
         if sock is not None:
-            sock.close()  # a no-op once the transport has closed it
+            # Only a socket no transport owns: a TLS transport closes asynchronously
+            # (close_notify), and closing its socket under it frees the descriptor
+            # while the loop still maps it to that transport, so the next connection
+            # given the same number fails ("File descriptor … is used by transport").
+            sock.close()
 
 
 async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) -> socket.socket:
@@ -178,30 +363,36 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
     raise error
 
 
-async def _exchange(client: aiosmtplib.SMTP, params: dict[str, object], password: str | None,
-                    message: EmailMessage, dialogue: _Dialogue, secrets: list[str],
-                    use_ssl: bool, where: str, deadline: float) -> Sent:
-    dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
+async def _open(session: _Session, params: dict[str, object], password: str | None,
+                use_ssl: bool, where: str, stages: _Stages) -> None:
+    client, dialogue, deadline = session.client, session.dialogue, session.deadline
+    stages.begin("ehlo")
+    reply = await client.ehlo(timeout=_cut(client, deadline))
+    dialogue("EHLO", reply.code)
+    stages.end(reply.code)
+    stages.seen(client)
     if not use_ssl and params[STARTTLS]:
-        await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]), where,
-                        dialogue, deadline)
-    if params[AUTH]:
-        code = await _authenticate(client, str(params[USER] or ""), password or "",
-                                   _cut(client, deadline))
+        stages.begin("tls")
+        code = await _starttls(client, bool(params[AUTH]), bool(params[STARTTLS_REQUIRED]),
+                               where, dialogue, deadline)
+        if code is None:  # not offered, and neither required nor needed for a login
+            stages.cancel()
+        else:
+            stages.end(code)
+            stages.seen(client)
+    if uses_oauth(params):
+        code = await _oauth_login(session, params, password or "", stages)
+        dialogue("AUTH XOAUTH2 ***", code)
+    elif params[AUTH]:
+        stages.begin("auth")
+        code = await _authenticate(client, mechanisms(params), str(params[USER] or ""),
+                                   password or "", _cut(client, deadline))
         dialogue("AUTH ***", code)
-    errors, reply_text = await client.send_message(message, timeout=_cut(client, deadline))
-    reply_text = _scrub(reply_text, secrets)  # shown to the caller as `response`
-    dialogue("DATA", reply_text)
-    if errors:
-        code, text = next(iter(errors.values()))
-        raise _rejected(code, text, secrets)
-    # aiosmtplib returns the text of the final reply; a successful DATA is always
-    # 250 (RFC 5321), and clients expect the whole line, as nodemailer gives it.
-    return Sent(str(message["Message-ID"]), f"250 {reply_text}")
+        stages.end(code)
 
 
 async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: str,
-                    dialogue: _Dialogue, deadline: float) -> None:
+                    dialogue: _Dialogue, deadline: float) -> int | None:
     """Upgrades the connection, then greets again: STARTTLS discards what the server
     said before it (RFC 3207), so its AUTH mechanisms are only known from a new EHLO,
     and may differ from the plain-text ones (Postfix's submission port offers none
@@ -216,7 +407,7 @@ async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: 
             raise SendFailed(SendFailure.TLS, message=STRIPPED)
         if required:
             raise SendFailed(SendFailure.STARTTLS_UNAVAILABLE)
-        return
+        return None
     try:
         reply = await client.starttls(timeout=_cut(client, deadline))
     except (aiosmtplib.SMTPTimeoutError, TimeoutError):
@@ -236,28 +427,72 @@ async def _starttls(client: aiosmtplib.SMTP, auth: bool, required: bool, where: 
         raise failure from None
     dialogue("STARTTLS", reply.code)
     dialogue("EHLO", (await client.ehlo(timeout=_cut(client, deadline))).code)
+    return reply.code
 
 
-async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str,
-                        timeout: float) -> int:
-    """One attempt with the best mechanism offered. aiosmtplib's `login()` retries
-    every mechanism after a refusal, which multiplies failed logins on the
-    server (and desynchronises some servers after a 535)."""
+async def _authenticate(client: aiosmtplib.SMTP, allowed: tuple[str, ...], user: str,
+                        password: str, timeout: float) -> int:
+    """One attempt with the best mechanism both offered and allowed
+    (`mail.smtp.auth.mechanisms`, so a dealer can avoid one a server advertises
+    but does not accept). aiosmtplib's `login()` retries every mechanism after a
+    refusal, which multiplies failed logins on the server (and desynchronises
+    some servers after a 535)."""
     offered = client.server_auth_methods
+    chosen = next((name for name in allowed if name.lower() in offered), None)
     try:
-        if "cram-md5" in offered:
+        if chosen == "CRAM-MD5":
             reply = await client.auth_crammd5(user, password, timeout=timeout)
-        elif "plain" in offered:
+        elif chosen == "PLAIN":
             reply = await client.auth_plain(user, password, timeout=timeout)
-        elif "login" in offered:
+        elif chosen == "LOGIN":
             reply = await client.auth_login(user, password, timeout=timeout)
-        else:
+        elif allowed == PASSWORD_MECHANISMS:
             raise SendFailed(SendFailure.AUTH_UNSUPPORTED)
+        else:
+            raise SendFailed(SendFailure.AUTH_UNSUPPORTED, message=(
+                "the server offers none of the AUTH mechanisms allowed "
+                f"(mail.smtp.auth.mechanisms: {' '.join(allowed)})"))
     except aiosmtplib.SMTPResponseException as exc:
         if not 200 <= exc.code <= 599:
             raise
         raise _AuthRefused(exc.code) from None
     return reply.code
+
+
+async def _oauth_login(session: _Session, params: dict[str, object], secret: str,
+                       stages: _Stages) -> int:
+    """XOAUTH2 with a client-credentials token (`oauth`). A cached token the server
+    refuses (revoked, or expired early) is dropped and one fresh token tried; a fresh
+    token refused is the server's answer."""
+    client, deadline = session.client, session.deadline
+    if "xoauth2" not in client.server_auth_methods:
+        raise SendFailed(SendFailure.AUTH_UNSUPPORTED, message=(
+            "the server does not offer AUTH XOAUTH2 (mail.smtp.auth.mechanisms: XOAUTH2)"))
+    user = str(params[USER] or "")
+    tls = tls_context(False, session.ca_pem)  # a token endpoint is always verified
+    for attempt in (1, 2):
+        stages.begin("token")
+        access, cached = await oauth.token(params, secret, rules=session.rules, tls=tls,
+                                           deadline=deadline)
+        stages.end()
+        line = base64.b64encode(f"user={user}\x01auth=Bearer {access}\x01\x01".encode())
+        session.secrets[:0] = [line.decode(), access]  # scrubbed from any reply
+        stages.begin("auth")
+        timeout = _cut(client, deadline)
+        reply = await client.execute_command(b"AUTH", b"XOAUTH2", line, timeout=timeout)
+        if reply.code == 334:
+            # RFC 7628: the error challenge (base64 JSON) is answered with an empty line.
+            reply = await client.execute_command(b"", timeout=timeout)
+        if reply.code == 235:
+            stages.end(reply.code)
+            return reply.code
+        if not 200 <= reply.code <= 599:
+            raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+        oauth.forget(params, secret)
+        if not cached or attempt == 2:
+            raise _AuthRefused(reply.code)
+        stages.end(reply.code, passed=False)  # the cached token's; a fresh one follows
+    raise AssertionError("unreachable")
 
 
 def _cut(client: aiosmtplib.SMTP, deadline: float) -> float:

@@ -14,7 +14,7 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from navixy_panel.domain import errors as domain
-from navixy_panel.domain.smtp_params import KEY_ORDER
+from navixy_panel.domain.smtp_params import EXTENSION_KEYS, KEY_ORDER
 from navixy_panel.http.plumbing import (
     RESULT_CODE,
     BodyError,
@@ -72,7 +72,7 @@ _GATEWAY_FIELDS = {"label", "provider", "leasable", "id"}
 
 
 def parameter(field: str) -> str:
-    if field in KEY_ORDER:
+    if field in KEY_ORDER or field in EXTENSION_KEYS:
         return f"gateway.params.{field}"
     if field in _GATEWAY_FIELDS:
         return f"gateway.{field}"

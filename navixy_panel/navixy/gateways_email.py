@@ -172,6 +172,52 @@ async def gateways_email_send_email(call: Call) -> bytes:
     return answer()
 
 
+class CheckParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    gateway_id = Id(required=True)
+    to = Email(load_default=None, allow_none=True)
+
+
+class StageOut(Schema):
+    stage = fields.String(required=True, metadata={
+        "enum": ["connect", "tls", "ehlo", "token", "auth", "mail_from", "rcpt_to", "rset"]})
+    result = fields.String(required=True, metadata={"enum": ["pass", "fail"]})
+    ms = fields.Integer(metadata={"description": "Not given for a leased gateway."})
+    code = fields.Integer(required=True, allow_none=True,
+                          metadata={"description": "The server's reply code, if it replied."})
+    error = fields.String(allow_none=True, metadata={
+        "description": "Why the stage failed (never for a leased gateway)."})
+
+
+class CertificateOut(Schema):
+    subject = fields.String(required=True)
+    issuer = fields.String(required=True)
+    expires = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class CheckOut(Schema):
+    """For a leased gateway only `passed` and each stage's result and code."""
+
+    passed = fields.Boolean(required=True)
+    stages = fields.List(fields.Nested(StageOut), required=True)
+    extensions = fields.List(fields.String())
+    auth_mechanisms = fields.List(fields.String())
+    certificate = fields.Nested(CertificateOut, allow_none=True)
+
+
+@actions.action("gateways/email/check", permission=("email_gateways", "send_email"),
+                params=CheckParams, response=CheckOut, errors=(15, 201))
+async def gateways_email_check(call: Call) -> bytes:
+    """Check a gateway without sending: connect, TLS, EHLO, AUTH, MAIL FROM and RCPT TO
+    (`to`, else the sender), then RSET; counted with test sends. A relay that refuses
+    is a successful check whose `passed` is false."""
+    report = await sends.check(call.ctx, call.caller, to=call.params["to"],
+                               gateway_id=call.params["gateway_id"])
+    return answer(report)
+
+
 class AuditParams(Schema):
     class Meta:
         unknown = EXCLUDE

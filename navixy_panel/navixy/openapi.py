@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from marshmallow import Schema, fields
 
-from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
+from navixy_panel.domain.smtp_params import EXTENSION_KEYS, PASSWORD, SmtpParamsSchema
 from navixy_panel.http.openapi_parts import (
     FORM,
     JSON,
@@ -141,7 +141,8 @@ def _invalid(field: fields.Field) -> str:
 
 def _own_params(doc: Builder) -> None:
     """`own[].params` is a plain dict in OwnGatewayOut; what it holds is known: every
-    SMTP key (stored params are complete), the password always null."""
+    SMTP key (stored params are complete), the password always null, and the
+    extension keys only when set."""
     schemas = doc.spec.components.schemas
     if "OwnGatewayOut" not in schemas:
         return
@@ -149,7 +150,8 @@ def _own_params(doc: Builder) -> None:
     properties = {key: {k: v for k, v in prop.items() if k != "default"}
                   for key, prop in given.items()}
     properties[PASSWORD] = {"type": "null", "description": "Never returned."}
-    doc.spec.components.schema("SmtpParamsOut", closed(properties))
+    required = [key for key in properties if key not in EXTENSION_KEYS]
+    doc.spec.components.schema("SmtpParamsOut", closed(properties, required))
     schemas["OwnGatewayOut"]["properties"]["params"] = ref("SmtpParamsOut")
 
 

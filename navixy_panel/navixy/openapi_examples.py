@@ -31,6 +31,22 @@ _STORED_GATEWAY: dict[str, Any] = {
 }
 
 
+# An OAuth 2.0 (XOAUTH2) gateway for Microsoft 365: the password is the client secret.
+_OAUTH_GATEWAY: dict[str, Any] = {
+    "label": "Microsoft 365", "provider": "smtp", "leasable": False,
+    "params": {"mail.smtp.host": "smtp.office365.com", "mail.smtp.port": 587,
+               "mail.smtp.starttls.enable": True, "mail.smtp.starttls.required": True,
+               "mail.smtp.auth": True, "mail.smtp.user": EXAMPLE_SENDER,
+               "mail.smtp.password": "client-secret-value",
+               "mail.smtp.auth.mechanisms": "XOAUTH2",
+               "mail.smtp.auth.xoauth2.token_url":
+                   "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000"
+                   "/oauth2/v2.0/token",
+               "mail.smtp.auth.xoauth2.client_id": "11111111-2222-3333-4444-555555555555",
+               "default_from_address": EXAMPLE_SENDER},
+}
+
+
 _NOTIFICATION_SETTINGS: dict[str, Any] = {
     "email_from": f"Dealer fleet <{EXAMPLE_SENDER}>",
     "email_footer": "-- Dealer fleet, +1 555 0100",
@@ -51,7 +67,9 @@ EXAMPLES: dict[str, NavixyExample] = {
     "account/get_permissions": NavixyExample(None, {"permissions": EXAMPLE_PERMISSIONS}),
     "account/logout": NavixyExample(None, {}),
     "gateways/email/list": NavixyExample(None, {
-        "bound_gateway": 3, "own": [_STORED_GATEWAY],
+        "bound_gateway": 3, "own": [_STORED_GATEWAY, {
+            "id": 4, "leasable": False, "label": "Microsoft 365", "provider": "smtp",
+            "params": public_params(_OAUTH_GATEWAY["params"])}],
         "leasable": [{"id": 1, "label": "Platform relay", "provider": "mandrill_smtp",
                       "default_from_address": "no-reply@owner.example"}]}),
     "gateways/email/create": NavixyExample({"gateway": _NEW_GATEWAY}, {"id": 3}),
@@ -63,6 +81,19 @@ EXAMPLES: dict[str, NavixyExample] = {
     "gateways/email/delete": NavixyExample({"gateway_id": 3}, {}),
     "gateways/email/bind": NavixyExample({"gateway_id": 3}, {}),
     "gateways/email/send_email": NavixyExample({"to": EXAMPLE_RECIPIENT, "gateway_id": 3}, {}),
+    "gateways/email/check": NavixyExample({"gateway_id": 3, "to": EXAMPLE_RECIPIENT}, {
+        "passed": False,
+        "stages": [
+            {"stage": "connect", "result": "pass", "ms": 41, "code": 220, "error": None},
+            {"stage": "ehlo", "result": "pass", "ms": 38, "code": 250, "error": None},
+            {"stage": "tls", "result": "pass", "ms": 95, "code": 220, "error": None},
+            {"stage": "auth", "result": "fail", "ms": 212, "code": 535,
+             "error": "the server refused the login (reply code 535)"}],
+        "extensions": ["8BITMIME", "AUTH", "ENHANCEDSTATUSCODES", "PIPELINING", "SIZE"],
+        "auth_mechanisms": ["LOGIN", "XOAUTH2"],
+        "certificate": {"subject": "CN=smtp.dealer.example",
+                        "issuer": "CN=R11,O=Let's Encrypt,C=US",
+                        "expires": "2026-03-01T12:00:00+00:00"}}),
     "gateways/email/audit": NavixyExample({"limit": 20, "offset": 0}, {"list": [
         {"id": 12, "time": "2025-03-14T09:26:53.589793+00:00", "actor": "dealer",
          "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.update",

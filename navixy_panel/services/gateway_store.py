@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from navixy_panel.db.models import Dealer, EmailGateway
 from navixy_panel.domain.caller import Actor
@@ -28,6 +29,7 @@ from navixy_panel.domain.gateways import (
     GatewayRecord,
     GatewaySummary,
     LeasedGateway,
+    PasswordGateway,
     UsableGateway,
 )
 from navixy_panel.domain.smtp_params import (
@@ -37,6 +39,9 @@ from navixy_panel.domain.smtp_params import (
     PASSWORD,
     USER,
     destination,
+    kept_extensions,
+    oauth_problems,
+    password_cloud_service,
     public_params,
 )
 from navixy_panel.security.secret_box import SecretBox
@@ -70,10 +75,16 @@ def _is_mask(password: str | None) -> bool:
     return password is None or password.strip("*•") == ""
 
 
-def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
-    stored = {key: value for key, value in params.items() if key != PASSWORD}
+def _stored_params(params: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What is stored: no password, and the extension keys an update omits kept
+    from `before` (Navixy's admin panel sends the gateway back without them)."""
+    stored = {key: value for key, value in kept_extensions(params, before or {}).items()
+              if key != PASSWORD}
     if not stored[AUTH]:
         stored[USER] = None  # auth off drops the user (and the password, below)
+    problems = oauth_problems(stored)
+    if problems:
+        raise InvalidInput(dict(problems))
     return stored
 
 
@@ -132,19 +143,20 @@ async def update_gateway(session: AsyncSession, box: SecretBox, *, owner_id: int
     if row.leasable and not gateway.leasable and await _others_bound(session, row):
         raise InUse()
     new_password = gateway.params.get(PASSWORD)
+    params = _stored_params(gateway.params, row.params)
     encrypted = row.password_encrypted
     if not gateway.params[AUTH]:
         encrypted = None
     elif new_password is not None and not _is_mask(new_password):
         encrypted = box.encrypt(new_password)
-    elif encrypted is not None and destination(row.params) != destination(gateway.params):
+    elif encrypted is not None and destination(row.params) != destination(params):
         # A stored password is never sent to a server it was not entered for.
         raise PasswordRequired()
     before = _audited(row.label, row.provider, row.leasable, row.params)
     password_change = (None if encrypted == row.password_encrypted
                        else "removed" if encrypted is None else "changed")
     row.label, row.provider, row.leasable = gateway.label, gateway.provider, gateway.leasable
-    row.params = _stored_params(gateway.params)
+    row.params = params
     row.password_encrypted = encrypted
     row.updated_at = func.now()
     await session.flush()
@@ -230,6 +242,27 @@ async def get_own_gateway(session: AsyncSession, *, owner_id: int,
     if row is None:
         raise NotFound()
     return _record(row)
+
+
+async def password_cloud_gateways(session: AsyncSession) -> list[PasswordGateway]:
+    """Gateways logging in with a password to Microsoft 365 or Google hosts, with the
+    number of dealers bound to each (who stops receiving mail when it fails)."""
+    bound_dealer = aliased(Dealer)  # not the owner joined below
+    bound = (select(func.count()).select_from(bound_dealer)
+             .where(bound_dealer.bound_gateway_id == EmailGateway.id)
+             .correlate(EmailGateway).scalar_subquery())
+    rows = await session.execute(
+        select(EmailGateway.id, Dealer.login, EmailGateway.label, EmailGateway.params, bound)
+        .join(Dealer, Dealer.id == EmailGateway.owner_id)
+        .where(EmailGateway.params["mail.smtp.auth"].as_boolean())
+        .order_by(EmailGateway.id))
+    found = []
+    for gateway_id, owner, label, params, count in rows:
+        service = password_cloud_service(params)
+        if service is not None:
+            found.append(PasswordGateway(gateway_id, owner, label, str(params[HOST]), service,
+                                         int(count)))
+    return found
 
 
 async def list_gateways(session: AsyncSession) -> list[GatewaySummary]:

@@ -14,7 +14,7 @@ callback that runs inside the unit of work, after the current gateway is read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from navixy_panel.domain.caller import Actor, Caller
 from navixy_panel.domain.dealers import DomainDealer
@@ -162,3 +162,15 @@ async def send_test_message(ctx: Context, caller: Caller, domain: str | None, *,
                            subject=target.domain)
         prepared = await sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
     return await sends.deliver(ctx, prepared)
+
+
+async def check(ctx: Context, caller: Caller, domain: str | None, *,
+                to: str | None) -> dict[str, Any]:
+    """Checks the domain's settings without sending (`sends.run_check`)."""
+    async with ctx.unit_of_work() as uow:
+        target, current = await _settings_of(uow, caller, domain, "send_email")
+        if current is None:
+            raise NotFound(f"no email settings for domain {target.domain}",
+                           subject=target.domain)
+        prepared = await sends.prepare_check(ctx, uow, target, to=to, gateway_id=current.id)
+    return await sends.run_check(ctx, prepared)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from navixy_panel.domain.caller import OPERATOR
 from navixy_panel.domain.dealers import LOGIN_BLOCKING_STATUSES, NOT_BLOCKED, DealerSummary
 from navixy_panel.domain.errors import NotFound
-from navixy_panel.domain.gateways import GatewayInput, GatewaySummary
+from navixy_panel.domain.gateways import GatewayInput, GatewaySummary, PasswordGateway
 from navixy_panel.mail import destinations
 from navixy_panel.security.passwords import hash_password_async
 from navixy_panel.services import dealers, gateway_store, rate_limits
@@ -94,6 +94,12 @@ async def list_gateways(ctx: Context) -> list[GatewaySummary]:
     """Every gateway with its owner; never a password."""
     async with ctx.unit_of_work() as uow:
         return await gateway_store.list_gateways(uow.session)
+
+
+async def audit_auth(ctx: Context) -> list[PasswordGateway]:
+    """Gateways that will stop when Microsoft or Google refuse their password."""
+    async with ctx.unit_of_work() as uow:
+        return await gateway_store.password_cloud_gateways(uow.session)
 
 
 async def rotate_secrets(ctx: Context) -> int:

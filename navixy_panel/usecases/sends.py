@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from email.utils import parseaddr
+from typing import Any, Protocol
 
+from navixy_panel.domain.dealers import SenderIdentity
 from navixy_panel.domain.errors import InvalidInput, RateLimited, SendFailed
 from navixy_panel.domain.gateways import UsableGateway
 from navixy_panel.domain.smtp_params import FROM
@@ -56,6 +58,16 @@ async def send_test_message(ctx: Context, dealer: DealerRef, *, to: str,
 async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
                   gateway_id: int | None) -> PreparedSend:
     """The first phase, inside the caller's unit of work."""
+    gateway, sender, identity = await _reserve(ctx, uow, dealer, gateway_id)
+    message = build_test_message(sender=sender, to=to, gateway_label=gateway.label,
+                                 footer=identity.email_footer)
+    return PreparedSend(gateway, message, leased=gateway.owner_id != dealer.dealer_id)
+
+
+async def _reserve(ctx: Context, uow: UnitOfWork, dealer: DealerRef,
+                   gateway_id: int | None) -> tuple[UsableGateway, str, SenderIdentity]:
+    """The gateway, the sender and a slot of the test-send rate limit (checks count too:
+    each one is a connection and a login at the relay, like a send)."""
     chosen = gateway_id if gateway_id is not None else dealer.bound_gateway_id
     if chosen is None:
         raise InvalidInput.of("gateway_id", "No gateway is bound; give a gateway id.")
@@ -70,9 +82,7 @@ async def prepare(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str,
     sends = await rate_limits.hit(uow.session, f"test-sends:{dealer.dealer_id}", 60)
     if sends > ctx.settings.test_sends_per_minute:
         raise RateLimited()
-    message = build_test_message(sender=sender, to=to, gateway_label=gateway.label,
-                           footer=identity.email_footer)
-    return PreparedSend(gateway, message, leased=gateway.owner_id != dealer.dealer_id)
+    return gateway, sender, identity
 
 
 async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
@@ -82,7 +92,8 @@ async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
         sent = await mailer.send(
             gateway.params, gateway.password, prepared.message,
             rules=destinations.policy(ctx.settings.smtp_allowed_networks),
-            time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS)
+            time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS,
+            ca_pem=ctx.settings.tls_ca_pem)
     except SendFailed as failure:
         ctx.observe_send("failed")
         if prepared.leased:
@@ -90,3 +101,60 @@ async def deliver(ctx: Context, prepared: PreparedSend) -> mailer.Sent:
         raise
     ctx.observe_send("sent")
     return sent
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCheck:
+    gateway: UsableGateway
+    sender: str
+    to: str
+    leased: bool
+
+
+async def prepare_check(ctx: Context, uow: UnitOfWork, dealer: DealerRef, *, to: str | None,
+                        gateway_id: int | None) -> PreparedCheck:
+    """The first phase of a check, inside the caller's unit of work. Without `to`,
+    RCPT TO names the sender, an address every relay of its own should accept."""
+    gateway, sender, _identity = await _reserve(ctx, uow, dealer, gateway_id)
+    address = parseaddr(sender)[1] or sender
+    return PreparedCheck(gateway, address, to or address,
+                         leased=gateway.owner_id != dealer.dealer_id)
+
+
+async def check(ctx: Context, dealer: DealerRef, *, to: str | None,
+                gateway_id: int | None) -> dict[str, Any]:
+    """Checks `gateway_id` (else the bound gateway) without sending."""
+    async with ctx.unit_of_work() as uow:
+        prepared = await prepare_check(ctx, uow, dealer, to=to, gateway_id=gateway_id)
+    return await run_check(ctx, prepared)
+
+
+async def run_check(ctx: Context, prepared: PreparedCheck) -> dict[str, Any]:
+    """The SMTP session of a send up to RCPT TO, then RSET: the report both faces
+    answer. Through a leased gateway, only each stage's pass or fail and reply code:
+    the parent's host, certificate and replies stay private."""
+    gateway = prepared.gateway
+    checked = await mailer.check(
+        gateway.params, gateway.password, sender=prepared.sender, to=prepared.to,
+        rules=destinations.policy(ctx.settings.smtp_allowed_networks),
+        time_budget=ctx.remaining_time() - ANSWER_MARGIN_SECONDS,
+        ca_pem=ctx.settings.tls_ca_pem)
+    if prepared.leased:
+        return {"passed": checked.passed,
+                "stages": [{"stage": stage.name, "result": _result(stage.passed),
+                            "code": stage.code} for stage in checked.stages]}
+    certificate = checked.certificate
+    return {
+        "passed": checked.passed,
+        "stages": [{"stage": stage.name, "result": _result(stage.passed), "ms": stage.ms,
+                    "code": stage.code, "error": stage.error} for stage in checked.stages],
+        "extensions": checked.extensions,
+        "auth_mechanisms": checked.auth_mechanisms,
+        "certificate": None if certificate is None else {
+            "subject": certificate.subject, "issuer": certificate.issuer,
+            "expires": certificate.expires},
+    }
+
+
+def _result(passed: bool) -> str:
+    return "pass" if passed else "fail"

@@ -119,3 +119,16 @@ async def send_test_email(call: Call) -> web.Response:
     sent = await domain_settings.send_test_message(call.ctx, call.caller, call.domain, to=to)
     return json_response({"status": "OK", "info": {"messageId": sent.message_id,
                                              "response": sent.response}})
+
+
+@authenticated(f"POST {PATH}/check", not_found="Not settings EMail provider from domain {subject}")
+async def check_settings(call: Call) -> web.Response:
+    """Checks the domain's settings without sending: each SMTP stage up to RCPT TO
+    (`to`, else the sender), then RSET; counted with test sends."""
+    raw_to = call.params.get("to")
+    try:
+        to = None if raw_to is None else Email(required=True).deserialize(raw_to)
+    except ValidationError as exc:
+        raise ValidationError({"to": exc.messages}) from None
+    report = await domain_settings.check(call.ctx, call.caller, call.domain, to=to)
+    return json_response({"status": "OK", "info": report})

@@ -18,18 +18,25 @@ from navixy_panel.domain.fields import WholeNumber
 from navixy_panel.domain.gateways import GatewayInput, GatewayRecord
 from navixy_panel.domain.smtp_params import (
     AUTH,
+    CLIENT_ID,
     DEBUG,
+    DEFAULT_SCOPE,
     FROM,
     HOST,
+    MECHANISMS,
     PASSWORD,
     PORT,
+    SCOPE,
     SSL_PORT,
     STARTTLS,
     STARTTLS_REQUIRED,
+    TOKEN_URL,
     TRUST_ALL,
     USE_SSL,
     USER,
+    XOAUTH2,
     SmtpParamsSchema,
+    uses_oauth,
 )
 
 DEFAULT_LABEL = "Email settings"
@@ -47,10 +54,21 @@ class TlsSchema(_Lenient):
 
 
 class AuthSchema(_Lenient):
+    """nodemailer's `auth`: a login (`user`, `pass`), or `type: "OAuth2"` with a client's
+    credentials (`clientId`, `clientSecret`, `accessUrl`, `scope`)."""
+
+    type = fields.String(load_default="login", validate=validate.OneOf(["login", "OAuth2"]))
     user = fields.String(required=True, validate=validate.Length(min=1, max=320))
     # null keeps the stored password (while the destination is unchanged)
     pass_ = fields.String(data_key="pass", load_default=None, allow_none=True,
                           validate=validate.Length(max=1024))
+    clientId = fields.String(load_default=None, allow_none=True)  # noqa: N815 - nodemailer's
+    # null keeps the stored secret (while the destination, token URL and client included,
+    # is unchanged)
+    clientSecret = fields.String(load_default=None, allow_none=True,  # noqa: N815
+                                 validate=validate.Length(max=1024))
+    accessUrl = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    scope = fields.String(load_default=None, allow_none=True)
 
 
 class OptionsSchema(_Lenient):
@@ -96,7 +114,14 @@ def to_gateway(document: dict[str, Any], current: GatewayRecord | None) -> Gatew
     auth = options["auth"]
     params[AUTH] = auth is not None
     params[USER] = auth["user"] if auth else None
-    params[PASSWORD] = auth["pass_"] if auth else None
+    if auth is not None and auth["type"] == "OAuth2":
+        params.update({MECHANISMS: XOAUTH2, TOKEN_URL: auth["accessUrl"],
+                       CLIENT_ID: auth["clientId"], SCOPE: auth["scope"],
+                       PASSWORD: auth["clientSecret"]})
+    else:
+        if params.get(MECHANISMS) == XOAUTH2:  # back to a login: the OAuth keys go
+            params.update({MECHANISMS: None, TOKEN_URL: None, CLIENT_ID: None, SCOPE: None})
+        params[PASSWORD] = auth["pass_"] if auth else None
     # Through the same validation as the Navixy face (host syntax, ranges).
     loaded = SmtpParamsSchema().load(params)
     return GatewayInput(label=document["description"] or DEFAULT_LABEL,
@@ -109,9 +134,18 @@ class TlsAnswerSchema(Schema):
 
 
 class AuthAnswerSchema(Schema):
+    """A login's `{user, pass}`; an OAuth2 gateway's adds nodemailer's OAuth2 fields."""
+
     user = fields.String(required=True, allow_none=True)
     pass_ = fields.Constant(None, data_key="pass", required=True,
                             metadata={"enum": [None], "description": "Never returned."})
+    type = fields.String(metadata={"enum": ["OAuth2"]})
+    clientId = fields.String()  # noqa: N815 - nodemailer's names
+    # Raw, not Constant: present (null) only in an OAuth2 gateway's answer.
+    clientSecret = fields.Raw(allow_none=True, metadata={  # noqa: N815
+        "enum": [None], "description": "Never returned."})
+    accessUrl = fields.String()  # noqa: N815
+    scope = fields.String()
 
 
 class OptionsAnswerSchema(Schema):
@@ -152,7 +186,15 @@ def to_document(gateway_id: int, label: str, provider: str, params: dict[str, An
             "secure": secure,
             "debug": params[DEBUG],
             "tls": {"rejectUnauthorized": not params[TRUST_ALL]},
-            "auth": {"user": params[USER]} if params[AUTH] else None,
+            "auth": _auth_answer(params) if params[AUTH] else None,
         },
         "domain": domain,
     })
+
+
+def _auth_answer(params: dict[str, Any]) -> dict[str, Any]:
+    if not uses_oauth(params):
+        return {"user": params[USER]}
+    return {"user": params[USER], "type": "OAuth2", "clientId": params.get(CLIENT_ID),
+            "clientSecret": None, "accessUrl": params.get(TOKEN_URL),
+            "scope": params.get(SCOPE) or DEFAULT_SCOPE}

@@ -64,6 +64,23 @@ _ANSWERS: dict[str, dict[str, Any]] = {
                               "Info": {"type": "string", "pattern": "^Removed [01] record\\.$"}}),
     "WebitelSent": closed({"status": {"const": "OK"},
                            "info": closed({"messageId": STRING, "response": STRING})}),
+    # A check's report; for settings leased from the parent, only `passed` and each
+    # stage's result and code.
+    "WebitelCheck": closed({"status": {"const": "OK"}, "info": closed({
+        "passed": {"type": "boolean"},
+        "stages": {"type": "array", "items": closed({
+            "stage": {"enum": ["connect", "tls", "ehlo", "token", "auth", "mail_from", "rcpt_to",
+                               "rset"]},
+            "result": {"enum": ["pass", "fail"]},
+            "ms": {"type": "integer"},
+            "code": {"type": ["integer", "null"]},
+            "error": NULL_STRING}, required=["stage", "result", "code"])},
+        "extensions": {"type": "array", "items": STRING},
+        "auth_mechanisms": {"type": "array", "items": STRING},
+        "certificate": {"oneOf": [{"type": "null"}, closed({
+            "subject": STRING, "issuer": STRING,
+            "expires": {"type": "string", "format": "date-time"}})]},
+    }, required=["passed", "stages"])}),
 }
 
 
@@ -163,3 +180,10 @@ def _paths(doc: Builder) -> None:
                summary="Send a test message to the body's address.", statuses=test_statuses,
                success=ref("WebitelSent"), answer=sent,
                body={JSON: media(to_body, to_example), FORM: media(to_body, to_example)})
+    check_body = {"type": "object", "properties": {"to": to}}
+    _operation(doc, PATH + "/check", "post", operation_id="webitel_check_email_settings",
+               summary="Check the settings without sending: connect, TLS, EHLO, AUTH, "
+                       "MAIL FROM, RCPT TO (`to`, else the sender), then RSET and QUIT.",
+               statuses=(401, 403, 404, 429), success=ref("WebitelCheck"),
+               answer=EXAMPLES["check_answer"],
+               body={JSON: media(check_body, to_example), FORM: media(check_body, to_example)})

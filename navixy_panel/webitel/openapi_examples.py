@@ -43,6 +43,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "sent_answer": {"status": "OK", "info": {
         "messageId": "<174195161358.2841.1539746203856924151@dealer.example>",
         "response": "250 2.0.0 Ok: queued as 4Xk2Lq0zYh"}},
+    "check_answer": {"status": "OK", "info": {
+        "passed": True,
+        "stages": [
+            {"stage": "connect", "result": "pass", "ms": 12, "code": None, "error": None},
+            {"stage": "tls", "result": "pass", "ms": 58, "code": 220, "error": None},
+            {"stage": "ehlo", "result": "pass", "ms": 9, "code": 250, "error": None},
+            {"stage": "auth", "result": "pass", "ms": 120, "code": 235, "error": None},
+            {"stage": "mail_from", "result": "pass", "ms": 8, "code": 250, "error": None},
+            {"stage": "rcpt_to", "result": "pass", "ms": 11, "code": 250, "error": None},
+            {"stage": "rset", "result": "pass", "ms": 5, "code": 250, "error": None}],
+        "extensions": ["8BITMIME", "AUTH", "ENHANCEDSTATUSCODES", "PIPELINING", "SIZE"],
+        "auth_mechanisms": ["LOGIN", "PLAIN"],
+        "certificate": {"subject": "CN=smtp.dealer.example",
+                        "issuer": "CN=R11,O=Let's Encrypt,C=US",
+                        "expires": "2026-03-01T12:00:00+00:00"}}},
 }
 ERROR_EXAMPLES = {
     400: "Bad request (domain required).",

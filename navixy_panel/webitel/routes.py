@@ -23,6 +23,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(SETTINGS, email_settings.create_settings)
     app.router.add_put(SETTINGS, email_settings.replace_settings)
     app.router.add_delete(SETTINGS, email_settings.delete_settings)
+    app.router.add_post(SETTINGS + "/check", email_settings.check_settings)
     app.router.add_post(SETTINGS + "/test", email_settings.send_test_email)
     app.router.add_post(SETTINGS + "/test/{to}", email_settings.send_test_email)
     app.router.add_route("*", "/api/v2/{tail:.*}", unknown)

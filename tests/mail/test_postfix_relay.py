@@ -103,6 +103,31 @@ async def test_starttls_then_auth_with_each_mechanism(api: Api, trusted: Postfix
     assert wait_for_login(trusted, mechanism, before) == 1, trusted.log()[-2000:]
 
 
+async def test_mechanisms_param_picks_login_where_all_are_offered(api: Api,
+                                                                   trusted: Postfix) -> None:
+    """`mail.smtp.auth.mechanisms` LOGIN on the port offering all three: Postfix logs
+    the LOGIN it received, not the CRAM-MD5 the service would prefer."""
+    h, gateway_id = await navixy_gateway(api, **starttls(
+        trusted.ports[ALL], **{"mail.smtp.auth.mechanisms": "LOGIN"}))
+    before, crammd5 = sasl_logins(trusted, "LOGIN"), sasl_logins(trusted, "CRAM-MD5")
+    delivered = len(trusted.messages)
+    assert await navixy_send(api, h, gateway_id) == (200, {"success": True})
+    assert len(trusted.wait_for_messages(delivered + 1)) == delivered + 1
+    assert wait_for_login(trusted, "LOGIN", before) == 1
+    assert sasl_logins(trusted, "CRAM-MD5") == crammd5
+
+
+async def test_mechanisms_param_none_offered(api: Api, trusted: Postfix) -> None:
+    h, gateway_id = await navixy_gateway(api, **starttls(
+        trusted.ports["CRAM-MD5"], **{"mail.smtp.auth.mechanisms": "PLAIN LOGIN"}))
+    delivered = len(trusted.messages)
+    assert await navixy_send(api, h, gateway_id) == (400, {"success": False, "status": {
+        "code": 209,
+        "description": "Failed sending email: the server offers none of the AUTH mechanisms "
+                       "allowed (mail.smtp.auth.mechanisms: PLAIN LOGIN)"}})
+    assert len(trusted.wait_for_messages(delivered + 1, timeout=0.5)) == delivered
+
+
 async def test_starttls_without_required_still_logs_in(api: Api, trusted: Postfix) -> None:
     """What Webitel's `secure: false` maps to: STARTTLS when offered."""
     h, gateway_id = await navixy_gateway(api, **{"mail.smtp.port": trusted.ports[ALL],
@@ -222,3 +247,24 @@ async def test_readme_mandrill_example_sends(api: Api, trusted: Postfix, databas
     received = trusted.wait_for_messages(delivered + 1)[delivered]
     assert received.mail_from == "no-reply@x-gpsmail.com"
     assert trusted.log().count("sasl_method=LOGIN, sasl_username=ops@") == before + 1
+
+
+async def test_check_without_sending(api: Api, trusted: Postfix) -> None:
+    """gateways/email/check against Postfix's submission port: STARTTLS, the second
+    EHLO's AUTH, a real SASL login, MAIL FROM and RCPT TO accepted, then RSET; the
+    sink receives nothing."""
+    h, gateway_id = await navixy_gateway(api, **starttls(trusted.ports[ALL]))
+    before, delivered = sasl_logins(trusted, "CRAM-MD5"), len(trusted.messages)
+    status, body = await api.call("gateways/email/check", hash=h,
+                                  json={"gateway_id": gateway_id, "to": "ops@example.org"})
+    assert status == 200, body
+    assert [(s["stage"], s["result"], s["code"]) for s in body["stages"]] == [
+        ("connect", "pass", 220), ("ehlo", "pass", 250), ("tls", "pass", 220),
+        ("auth", "pass", 235), ("mail_from", "pass", 250), ("rcpt_to", "pass", 250),
+        ("rset", "pass", 250)]
+    assert body["passed"] is True
+    assert sorted(body["auth_mechanisms"]) == ["CRAM-MD5", "LOGIN", "PLAIN"]
+    assert "STARTTLS" not in body["extensions"] and "AUTH" in body["extensions"]
+    assert body["certificate"]["subject"] and body["certificate"]["issuer"]
+    assert wait_for_login(trusted, "CRAM-MD5", before) == 1
+    assert len(trusted.wait_for_messages(delivered + 1, timeout=1.0)) == delivered

@@ -230,3 +230,15 @@ async def test_child_sends_through_its_parents_leasable_relay(api: Api) -> None:
         await api.ok("gateways/email/bind", hash=hc, json={"gateway_id": relay_id})
         assert await send_email(api, hc) == (200, {"success": True})
     assert server.messages[0].mail_from == "child@child.example"
+
+
+async def test_a_starttls_session_then_another_at_once(api: Api) -> None:
+    """A TLS transport closes asynchronously (close_notify): the next connection, made
+    while it does, must not be handed a descriptor the loop still maps to it."""
+    with smtp_server(starttls=True) as server:
+        h, gateway_id = await setup(api, **{"mail.smtp.port": server.port,
+                                            "mail.smtp.starttls.enable": True,
+                                            "mail.smtp.ssl.trust_all_hosts": True})
+        for _ in range(3):
+            assert await send_email(api, h, gateway_id) == (200, {"success": True})
+    assert len(server.messages) == 3
