@@ -75,7 +75,12 @@ async def token(params: dict[str, Any], secret: str, *, rules: Policy, tls: Any,
     if cached is not None and time.monotonic() < cached.refresh_at:
         return cached.token, True
     fetched, lifetime = await _fetch(params, secret, rules=rules, tls=tls, deadline=deadline)
-    _cache[key] = _Cached(fetched, time.monotonic() + max(0.0, lifetime - EARLY_SECONDS))
+    now = time.monotonic()
+    # Tokens of changed secrets or deleted gateways are never asked for again: dropping
+    # the expired ones here keeps the cache as large as the gateways in use.
+    for stale in [k for k, entry in _cache.items() if entry.refresh_at <= now]:
+        del _cache[stale]
+    _cache[key] = _Cached(fetched, now + max(0.0, lifetime - EARLY_SECONDS))
     return fetched, False
 
 
