@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import errno
 import getpass
+import json
 import os
 import socket
 import sys
@@ -87,6 +88,15 @@ def version() -> str:
         return metadata.version("navixy-panel")
     except metadata.PackageNotFoundError:  # run from a checkout that is not installed
         return "unknown"
+
+
+def print_rows(rows: Sequence[Mapping[str, object]], columns: Sequence[tuple[str, str]], *,
+               as_json: bool) -> None:
+    """What every listing command prints: a JSON array with --json, else a table."""
+    if as_json:
+        print(json.dumps(rows))
+        return
+    print_table(rows, columns)
 
 
 def print_table(rows: Sequence[Mapping[str, object]], columns: Sequence[tuple[str, str]]) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import json
 from typing import Any
 
-from navixy_panel.cli.common import CommandError, print_table, read_secret, run_use_case
+from navixy_panel.cli.common import CommandError, print_rows, read_secret, run_use_case
 from navixy_panel.domain import permissions
 from navixy_panel.domain.dealers import BLOCK_STATUSES, NOT_BLOCKED
 from navixy_panel.settings import Settings
@@ -141,9 +141,6 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> None:
 def run_list(args: argparse.Namespace, settings: Settings) -> None:
     dealers = run_use_case(settings, operator.list_dealers, create=False)
     rows = [dataclasses.asdict(dealer) for dealer in dealers]
-    if args.json:
-        print(json.dumps(rows))
-        return
-    print_table(rows, [("id", "id"), ("login", "login"), ("title", "title"),
-                       ("domain", "domain"), ("parent", "parent"), ("status", "block_status"),
-                       ("bound gateway", "bound_gateway_id")])
+    print_rows(rows, [("id", "id"), ("login", "login"), ("title", "title"),
+                      ("domain", "domain"), ("parent", "parent"), ("status", "block_status"),
+                      ("bound gateway", "bound_gateway_id")], as_json=args.json)

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from navixy_panel.cli.common import CommandError, print_table, read_secret, run_use_case
+from navixy_panel.cli.common import CommandError, print_rows, read_secret, run_use_case
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.http.plumbing import flatten
@@ -133,18 +133,14 @@ def run_rotate_secrets(args: argparse.Namespace, settings: Settings) -> None:
 def run_list(args: argparse.Namespace, settings: Settings) -> None:
     rows = [dataclasses.asdict(gateway)
             for gateway in run_use_case(settings, operator.list_gateways, create=False)]
-    if args.json:
-        print(json.dumps(rows))
-        return
-    print_table(rows, [("id", "id"), ("owner", "owner"), ("label", "label"),
-                       ("provider", "provider"), ("leasable", "leasable"), ("host", "host")])
+    print_rows(rows, [("id", "id"), ("owner", "owner"), ("label", "label"),
+                      ("provider", "provider"), ("leasable", "leasable"), ("host", "host")],
+               as_json=args.json)
 
 
 def run_audit_auth(args: argparse.Namespace, settings: Settings) -> None:
     rows = [dataclasses.asdict(gateway)
             for gateway in run_use_case(settings, operator.audit_auth, create=False)]
-    if args.json:
-        print(json.dumps(rows))
-        return
-    print_table(rows, [("id", "id"), ("owner", "owner"), ("label", "label"), ("host", "host"),
-                       ("service", "service"), ("bound dealers", "bound_dealers")])
+    print_rows(rows, [("id", "id"), ("owner", "owner"), ("label", "label"), ("host", "host"),
+                      ("service", "service"), ("bound dealers", "bound_dealers")],
+               as_json=args.json)

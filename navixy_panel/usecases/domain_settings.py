@@ -52,6 +52,15 @@ async def _settings_of(uow: UnitOfWork, caller: Caller, domain: str | None, oper
                                                              dealer_id=target.dealer_id)
 
 
+async def _existing_settings_of(uow: UnitOfWork, caller: Caller, domain: str | None,
+                                operation: str) -> tuple[DomainDealer, GatewayRecord]:
+    """As `_settings_of`, for what needs settings to exist (a send, a check)."""
+    target, current = await _settings_of(uow, caller, domain, operation)
+    if current is None:
+        raise NotFound(f"no email settings for domain {target.domain}", subject=target.domain)
+    return target, current
+
+
 def _settings(record: GatewayRecord, target: DomainDealer) -> DomainSettings:
     return DomainSettings(record.id, record.label, record.provider, record.params,
                           target.domain)
@@ -156,10 +165,7 @@ async def _remove(ctx: Context, caller: Caller, domain: str | None, actor: Actor
 async def send_test_message(ctx: Context, caller: Caller, domain: str | None, *,
                             to: str) -> Sent:
     async with ctx.unit_of_work() as uow:
-        target, current = await _settings_of(uow, caller, domain, "send_email")
-        if current is None:
-            raise NotFound(f"no email settings for domain {target.domain}",
-                           subject=target.domain)
+        target, current = await _existing_settings_of(uow, caller, domain, "send_email")
         prepared = await sends.prepare(ctx, uow, target, to=to, gateway_id=current.id)
     return await sends.deliver(ctx, prepared)
 
@@ -168,9 +174,6 @@ async def check(ctx: Context, caller: Caller, domain: str | None, *,
                 to: str | None) -> dict[str, Any]:
     """Checks the domain's settings without sending (`sends.run_check`)."""
     async with ctx.unit_of_work() as uow:
-        target, current = await _settings_of(uow, caller, domain, "send_email")
-        if current is None:
-            raise NotFound(f"no email settings for domain {target.domain}",
-                           subject=target.domain)
+        target, current = await _existing_settings_of(uow, caller, domain, "send_email")
         prepared = await sends.prepare_check(ctx, uow, target, to=to, gateway_id=current.id)
     return await sends.run_check(ctx, prepared)
