@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from navixy_panel.cli.common import CommandError, print_rows, read_secret, run_use_case
+from navixy_panel.domain.errors import MAX_LISTED_ERRORS
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.http.plumbing import flatten
@@ -106,7 +107,11 @@ def run_create(args: argparse.Namespace, settings: Settings) -> None:
     try:
         params = SmtpParamsSchema().load({**given, PASSWORD: password})
     except ValidationError as exc:
-        problems = "; ".join(f"{path}: {error}" for path, error in flatten(exc.messages))
+        found = list(flatten(exc.messages))
+        listed = found[:MAX_LISTED_ERRORS]
+        problems = "; ".join(f"{path}: {error}" for path, error in listed)
+        if rest := len(found) - len(listed):
+            problems += f"; {rest} more not listed"
         raise CommandError(f"invalid params: {problems}") from None
     if not 1 <= len(args.label) <= 100:
         raise CommandError("--label must be 1 to 100 characters")

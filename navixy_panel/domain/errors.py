@@ -42,6 +42,12 @@ class InUse(DomainError):
     message = "sub-dealers are bound to this gateway"
 
 
+# A refusal names this many fields at most, then counts the rest (every face and the
+# command line): 60,000 unknown `params` keys made a 3.8 MB answer, and no client
+# shows more than a few.
+MAX_LISTED_ERRORS = 20
+
+
 class InvalidInput(DomainError):
     """One message per offending field, by the domain's field names."""
 

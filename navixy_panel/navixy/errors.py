@@ -130,16 +130,11 @@ def _from_domain(error: domain.DomainError) -> NavixyError:
     return NavixyError(code)
 
 
-# A refusal names this many parameters at most, then counts the rest: 60,000 unknown
-# `params` keys made a 3.8 MB answer, and no client shows more than a few.
-MAX_LISTED_ERRORS = 20
-
-
 def body(error: NavixyError) -> dict[str, Any]:
     answer: dict[str, Any] = {"success": False,
                               "status": {"code": error.code, "description": error.description}}
     if error.errors:
-        listed = error.errors[:MAX_LISTED_ERRORS]
+        listed = error.errors[:domain.MAX_LISTED_ERRORS]
         answer["errors"] = [{"parameter": p, "error": e} for p, e in listed]
         if rest := len(error.errors) - len(listed):
             answer["errors"].append({"parameter": "params",

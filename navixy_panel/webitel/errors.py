@@ -65,10 +65,10 @@ class WebitelError(WireError):
 
 
 def invalid_fields(errors: list[tuple[str, str]]) -> WebitelError:
-    # As on the Navixy face: at most 20 named, then a count of the rest.
-    info = "; ".join(f"{FIELDS.get(field, field)}: {error}" for field, error in errors[:20])
-    if len(errors) > 20:
-        info += f"; {len(errors) - 20} more invalid fields not listed."
+    listed = errors[:domain.MAX_LISTED_ERRORS]
+    info = "; ".join(f"{FIELDS.get(field, field)}: {error}" for field, error in listed)
+    if rest := len(errors) - len(listed):
+        info += f"; {rest} more invalid fields not listed."
     return WebitelError(400, info or "Bad parameters.")
 
 

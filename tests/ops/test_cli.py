@@ -178,3 +178,18 @@ async def test_dealer_and_gateway_lists(api: Api, database_url: str) -> None:
     assert json.loads(run("gateway", "list", "--json", database_url=database_url).stdout) == [
         {"id": relay, "owner": "owner", "label": "Relay", "provider": "mandrill_smtp",
          "leasable": True, "host": "smtp.example.com"}]
+
+
+async def test_gateway_create_names_twenty_bad_params_then_counts_the_rest(
+        api: Api, database_url: str) -> None:
+    """As the faces do: a refusal names 20 parameters at most (60,000 unknown keys would
+    otherwise make a line of megabytes)."""
+    await api.dealer("owner")
+    params = {"mail.smtp.host": "smtp.example.com", **{f"k{i:02d}": 1 for i in range(30)}}
+    done = run("gateway", "create", "--owner", "owner", "--label", "relay", "--params",
+               json.dumps(params), database_url=database_url)
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    listed = "; ".join(f"k{i:02d}: Unknown field." for i in range(20))
+    assert line == f"navixy-panel: invalid params: {listed}; 10 more not listed"
+    assert await api.sql("SELECT id FROM email_gateways") == []
