@@ -19,9 +19,7 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -31,6 +29,7 @@ from aiohttp.test_utils import TestClient
 from navixy_panel.cache import asyncpg_dsn
 from navixy_panel.http import keys
 from tests.support.api import PASSWORD, Api
+from tests.support.cache import eventually, instances
 from tests.support.pgbouncer import PgBouncer
 from tests.support.smtp import PASSWORD as SMTP_PASSWORD
 from tests.support.smtp import USER, smtp_server
@@ -38,24 +37,11 @@ from tests.support.smtp import USER, smtp_server
 LIMITS = {"login_failures_per_login": 10, "login_failures_per_address": 50}
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float) -> float:
-    started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < within, "not within the time limit"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
-
-
 @pytest.fixture
 def pooled(pgbouncer: PgBouncer, database_url: str) -> dict[str, Any]:
     """Settings changes: the test database through PgBouncer, the direct URL beside it
     (NAVIXY_PANEL_DATABASE_POOLER left at auto, as in production)."""
     return {"database_url": pgbouncer.url(database_url), "database_direct_url": database_url}
-
-
-async def listening(client: TestClient) -> None:
-    caches = client.app[keys.CONTEXT].caches
-    await eventually(lambda: asyncio.sleep(0, caches.enabled), within=5)
 
 
 async def arrange_dealers(api: Api) -> dict[str, Any]:
@@ -178,16 +164,21 @@ async def test_login_limits_under_a_burst(make_client, db, pooled: dict[str, Any
     assert rows[0].n == 10
 
 
-async def test_a_logout_reaches_the_other_instance_within_a_second(  # type: ignore[no-untyped-def]
-        make_client, db, pooled: dict[str, Any]) -> None:
-    a, b = [Api(await make_client(**pooled), db) for _ in range(2)]
-    for api in (a, b):
-        await listening(api.client)
+async def logged_out_on_the_first(make_client, db, **settings: Any) -> tuple[Api, str]:  # type: ignore[no-untyped-def]
+    """Two instances that both cached a session, which the first then ends: the second
+    instance and the ended session's hash."""
+    a, b = await instances(make_client, db, **settings)
     await a.dealer("d1")
     h = await a.login("d1")
     for api in (a, b):
         await api.ok("gateways/email/list", hash=h)  # both now hold the session in cache
     await a.ok("account/logout", hash=h)
+    return b, h
+
+
+async def test_a_logout_reaches_the_other_instance_within_a_second(  # type: ignore[no-untyped-def]
+        make_client, db, pooled: dict[str, Any]) -> None:
+    b, h = await logged_out_on_the_first(make_client, db, **pooled)
 
     async def refused_on_b() -> bool:
         status, _ = await b.call("gateways/email/list", hash=h)
@@ -202,14 +193,7 @@ async def test_control_listen_through_the_pooler_hears_nothing(  # type: ignore[
     this, built here by hand) is accepted, yet a change made by another instance
     never arrives, and the second instance keeps serving a session ended elsewhere."""
     stale = {**pooled, "database_direct_url": None, "database_pooler": "pgbouncer"}
-    a, b = [Api(await make_client(**stale), db) for _ in range(2)]
-    for api in (a, b):
-        await listening(api.client)
-    await a.dealer("d1")
-    h = await a.login("d1")
-    for api in (a, b):
-        await api.ok("gateways/email/list", hash=h)
-    await a.ok("account/logout", hash=h)
+    b, h = await logged_out_on_the_first(make_client, db, **stale)
     await asyncio.sleep(1.5)
     status, _ = await b.call("gateways/email/list", hash=h)
     assert status == 200  # stale: the notification went nowhere
