@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.net import free_port
+from tests.support.processes import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "navixy-panel.service"
@@ -113,16 +113,7 @@ def test_the_recipe_from_an_empty_database(create_database, settings, tmp_path: 
     process = subprocess.Popen(command, env=environment, cwd=work_dir, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as ok:
-                    assert json.loads(ok.read()) == {"status": "ok", "database": "ok"}
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the unit's command line did not serve"
-                time.sleep(0.2)
+        assert wait_until_ready(process, port) == {"status": "ok", "database": "ok"}
         login = _post(port, "/v2/panel/account/auth",
                       {"login": "owner", "password": "owner-password-1"})
         assert login["success"] is True

@@ -5,12 +5,9 @@ keep serving; one (re)started refuses in one line, unless told --no-migrate."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import asyncpg
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -19,6 +16,7 @@ from navixy_panel.cache import asyncpg_dsn
 from navixy_panel.db import migrate
 from tests.support.api import Api
 from tests.support.net import free_port
+from tests.support.processes import wait_until_ready
 
 # What a newer release's migration may do within the upgrade rule: add a nullable
 # column and a table, and record a revision this code does not know.
@@ -51,18 +49,6 @@ def navixy_panel(*args: str, url: str, key: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def ready(port: int, process: subprocess.Popen[str], within: float = 30) -> dict[str, object]:
-    deadline = time.monotonic() + within
-    while True:
-        assert process.poll() is None, process.communicate()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as answer:
-                return dict(json.loads(answer.read()))
-        except OSError:
-            assert time.monotonic() < deadline, "not ready in time"
-            time.sleep(0.2)
-
-
 async def test_the_previous_release_meets_a_newer_schema(make_client, settings,  # type: ignore[no-untyped-def]
                                                          create_database) -> None:
     url = await asyncio.to_thread(create_database, "navixy_upgrade")
@@ -91,7 +77,8 @@ async def test_the_previous_release_meets_a_newer_schema(make_client, settings, 
     port = free_port()
     process = navixy_panel("serve", "--port", str(port), "--no-migrate", url=url, key=key)
     try:
-        assert await asyncio.to_thread(ready, port, process) == {"status": "ok", "database": "ok"}
+        answer = await asyncio.to_thread(wait_until_ready, process, port, within=30)
+        assert answer == {"status": "ok", "database": "ok"}
     finally:
         process.terminate()
         process.communicate(timeout=40)

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -82,3 +83,17 @@ def wait_until_healthy(process: subprocess.Popen[str], port: int, *, within: flo
                 raise AssertionError(output() if output else process.communicate()) from None
             assert time.monotonic() - started < within, output() if output else "no answer"
             time.sleep(0.1)
+
+
+def wait_until_ready(process: subprocess.Popen[str], port: int, *,
+                     within: float = 60) -> Any:
+    """Polls /ready (the service and its database) of a `serve` just started on `port`
+    and returns its answer; fails at once if the process exits."""
+    started = time.monotonic()
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            return http(f"http://127.0.0.1:{port}/ready")
+        except OSError:
+            assert time.monotonic() - started < within, "not ready in time"
+            time.sleep(0.2)
