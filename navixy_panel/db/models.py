@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     Text,
     text,
 )
@@ -121,3 +122,69 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(Text)
     gateway_id: Mapped[int | None] = mapped_column(BigInteger)
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class SubmissionKey(Base):
+    """A dealer's key for submitting mail; only its SHA-256 digest is kept."""
+
+    __tablename__ = "submission_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dealer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(Text, server_default="")
+    digest: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class MailMessage(Base):
+    """A queued or finished message: the queue and the delivery log in one row."""
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dealer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dealers.id", ondelete="CASCADE"))
+    key_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("submission_keys.id", ondelete="SET NULL"))
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, server_default="")
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer, server_default="0")
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    attempt_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    gateway_id: Mapped[int | None] = mapped_column(BigInteger)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    leased_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class GatewaySlot(Base):
+    """One allowed SMTP connection to a gateway, held by one instance at a time."""
+
+    __tablename__ = "gateway_slots"
+
+    gateway_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    holder: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[dt.datetime | None] = mapped_column()
+
+
+class GatewayHealth(Base):
+    __tablename__ = "gateway_health"
+
+    gateway_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("email_gateways.id", ondelete="CASCADE"), primary_key=True)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column()
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column()
+    last_failure_kind: Mapped[str | None] = mapped_column(Text)
+    failures_in_row: Mapped[int] = mapped_column(Integer, server_default="0")
+    backoff_until: Mapped[dt.datetime | None] = mapped_column()

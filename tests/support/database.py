@@ -18,7 +18,8 @@ from navixy_panel import logs
 # be found and stopped by the next run (navixy_panel.db.embedded.stop_orphans).
 TEST_DIR_PREFIX = "navixy-panel-test-"
 TEST_KEY = Fernet.generate_key().decode()
-TABLES = "audit_events, rate_counters, sessions, dealers, email_gateways"
+TABLES = ("audit_events, rate_counters, sessions, mail_messages, submission_keys, gateway_slots, "
+          "gateway_health, dealers, email_gateways")
 
 
 def asyncpg_dsn(url: str) -> str:
