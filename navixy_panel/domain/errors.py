@@ -145,3 +145,22 @@ class SendFailed(DomainError):
     def redacted(self) -> SendFailed:
         """Only the kind of failure and the reply code."""
         return SendFailed(self.kind, smtp_code=self.smtp_code)
+
+
+class TooLarge(DomainError):
+    """A message over the size limit (HTTP 413, SMTP 552)."""
+
+    message = "the message is larger than the limit"
+
+
+class QuotaExceeded(DomainError):
+    """The dealer has the most unfinished messages allowed (HTTP 429, SMTP 452)."""
+
+    message = "the dealer's queue is full"
+
+
+class OutsideSubtree(DomainError):
+    """A dealer the key may not submit for: the same answer whether or not it exists
+    (HTTP 403, SMTP 550)."""
+
+    message = "the key may not submit for this dealer"
