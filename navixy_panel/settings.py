@@ -63,6 +63,17 @@ class Settings:
     # store for every outbound TLS connection: an operator's private CA never needs
     # `ssl.trust_all_hosts`. Read once here; a bad file stops the start.
     tls_ca_pem: str | None = None
+    # Delivery (SPEC section 7): submission limits, the queue's schedule, the workers.
+    deliver: bool = True  # `serve --no-deliver` turns the workers off
+    message_max_bytes: int = 10 * 1024 * 1024  # decoded size of one message
+    dealer_queue_quota: int = 10_000  # unfinished messages per dealer
+    key_rate_per_second: int = 200  # submissions per key and instance (a token bucket)
+    delivery_connections_per_gateway: int = 4  # across every instance
+    delivery_workers: int = 32  # SMTP connections one instance holds at once
+    delivery_retry_base_seconds: float = 60.0
+    delivery_max_age_seconds: float = 24 * 3600.0
+    delivery_lease_seconds: float = 60.0  # a dead instance's messages return after this
+    message_retention_seconds: float = 7 * 86400.0  # bodies of finished messages
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +118,21 @@ class Settings:
         take("db_pool_wait_seconds", "NAVIXY_PANEL_DB_POOL_WAIT", _positive_int(1, 600))
         take("smtp_allowed_networks", "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS", _networks)
         take("tls_ca_pem", "NAVIXY_PANEL_TLS_CA_FILE", _ca_bundle)
+        take("deliver", "NAVIXY_PANEL_DELIVER", _on_off)
+        take("message_max_bytes", "NAVIXY_PANEL_MESSAGE_MAX_BYTES", _positive_int(1024, 1 << 30))
+        take("dealer_queue_quota", "NAVIXY_PANEL_DEALER_QUEUE_QUOTA",
+             _positive_int(1, 100_000_000))
+        take("key_rate_per_second", "NAVIXY_PANEL_KEY_RATE", _positive_int(1, 1_000_000))
+        take("delivery_connections_per_gateway",
+             "NAVIXY_PANEL_DELIVERY_CONNECTIONS_PER_GATEWAY", _positive_int(1, 100))
+        take("delivery_workers", "NAVIXY_PANEL_DELIVERY_WORKERS", _positive_int(1, 1000))
+        take("delivery_retry_base_seconds", "NAVIXY_PANEL_DELIVERY_RETRY_BASE",
+             _seconds(0.01, 86400))
+        take("delivery_max_age_seconds", "NAVIXY_PANEL_DELIVERY_MAX_AGE",
+             _seconds(1, 30 * 86400))
+        take("delivery_lease_seconds", "NAVIXY_PANEL_DELIVERY_LEASE", _seconds(1, 3600))
+        take("message_retention_seconds", "NAVIXY_PANEL_MESSAGE_RETENTION",
+             _seconds(60, 366 * 86400))
         problems += _pooler_problems(values)
         if problems:
             raise SettingsError(problems)
@@ -150,6 +176,21 @@ def _positive_int(low: int, high: int) -> Callable[[str], int]:
             raise ValueError(f"must be an integer, got {raw!r}") from None
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    """Seconds, with a fraction if wanted ("0.5"): tests shorten the schedule."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected seconds, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected {low:g} to {high:g} seconds, got {raw}")
         return value
 
     return parse
