@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from navixy_panel import docs_pages, logs, openapi
+from navixy_panel.delivery.metrics import DeliveryMetrics
+from navixy_panel.delivery.runtime import delivery_ctx
 from navixy_panel.http import keys, observability, probes
 from navixy_panel.http.deadlines import Deadlines
 from navixy_panel.http.edge import edge_middleware
+from navixy_panel.mailapi import routes as mailapi_routes
 from navixy_panel.navixy import routes as navixy_routes
 from navixy_panel.navixy.actions import Action
 from navixy_panel.resources import (
@@ -49,6 +52,9 @@ def create_app(settings: Settings,
     app.cleanup_ctx.extend([embedded_postgres_ctx, migrations_ctx, engine_ctx, read_pool_ctx,
                             context_ctx,
                             deadlines.cleanup_ctx(), housekeeping_ctx])
+    delivery_metrics = DeliveryMetrics()
+    metrics.registry.register(delivery_metrics)
+    app.cleanup_ctx.append(delivery_ctx(delivery_metrics))
     metrics.registry.register(observability.PoolCollector(lambda: app.get(keys.ENGINE)))
     app.router.add_get("/metrics", observability.metrics_handler(metrics))
     app.router.add_routes(probes.routes)
@@ -56,4 +62,5 @@ def create_app(settings: Settings,
     app.router.add_routes(docs_pages.routes)
     navixy_routes.add_routes(app, navixy_actions)
     webitel_routes.add_routes(app)
+    mailapi_routes.add_routes(app)
     return app

@@ -94,6 +94,9 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--workers", type=worker_count, default=1, metavar="N",
                        help="N processes sharing the port (SO_REUSEPORT, Linux; "
                        "default: %(default)s)")
+    serve.add_argument("--no-deliver", action="store_true",
+                       help="do not run the delivery workers in this instance (another "
+                       "instance or `navixy-panel deliver` sends the queued messages)")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
 
@@ -122,7 +125,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
 
         workers.run(args, settings)
         return
-    settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate)
+    settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate,
+                                   deliver=settings.deliver and not args.no_deliver)
     app = create_app(settings)
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port, args.demo_smtp_ports))

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             "NAVIXY_PANEL_SECRET_KEY": ",".join(deployment.secret_keys(settings)),
         }
         command = [sys.executable, "-m", "navixy_panel", "serve", "--host", args.host,
-                   "--port", str(args.port), "--no-migrate", "--reuse-port"]
+                   "--port", str(args.port), "--no-migrate", "--reuse-port",
+                   *(["--no-deliver"] if args.no_deliver else [])]
         _supervise(command, environment, args.workers)
     finally:
         chosen.stop()

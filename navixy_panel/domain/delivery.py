@@ -47,9 +47,12 @@ def priority_name(rank: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """Kept in base64 as submitted: it is decoded only when the message is built."""
+
     filename: str
     content_type: str
-    data: bytes
+    content_base64: str
+    size: int  # decoded bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ class Submission:
         if self.raw is not None:
             return len(self.raw)
         return (len((self.text or "").encode()) + len((self.html or "").encode())
-                + sum(len(item.data) for item in self.attachments)
+                + sum(item.size for item in self.attachments)
                 + len(self.subject.encode()))
 
 
@@ -176,3 +179,27 @@ def final_status(recipients: list[RecipientState]) -> str | None:
     if SENT in states:
         return PARTLY_SENT
     return FAILED
+
+
+class KeyRates:
+    """Submissions per key and second, per instance: a token bucket per key holding a
+    second's worth. Kept in memory, not in PostgreSQL, because one row per key updated by
+    every submission would make all of a key's submissions wait for each other's
+    commits (the platform submits everything with one key); with N instances a key
+    gets up to N times the rate, which the README says."""
+
+    def __init__(self, per_second: int, clock: Callable[[], float]) -> None:
+        self.per_second, self.clock = per_second, clock
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def take(self, key_id: int) -> bool:
+        now = self.clock()
+        tokens, since = self._buckets.get(key_id, (float(self.per_second), now))
+        tokens = min(float(self.per_second), tokens + (now - since) * self.per_second)
+        if tokens < 1.0:
+            self._buckets[key_id] = (tokens, now)
+            return False
+        self._buckets[key_id] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:  # keys come and go; forget the idle ones
+            self._buckets.clear()
+        return True

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import uuid
+from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.policy import default
 from email.utils import formatdate, make_msgid
+from typing import Any
+
+import orjson
 
 from navixy_panel.domain import addresses
 from navixy_panel.domain.errors import InvalidInput
@@ -45,3 +53,114 @@ def _mailbox(field: str, value: str, *, display_name: bool, hint: str = "") -> A
         return addresses.parse(value, display_name=display_name)
     except ValueError as exc:
         raise InvalidInput.of(field, f"{exc}{hint}") from None
+
+
+# ---- submitted messages ---------------------------------------------------------------
+#
+# What was submitted is stored as bytes (`mail_messages.content`) and turned into the
+# message that is sent only at delivery time, because the From, the footer and the route
+# are the dealer's at that moment. Two forms, told apart by the first byte: `J` and a JSON
+# object of the parts (HTTP), `R` and the message as received (SMTP).
+
+def pack_parts(*, to: list[str], cc: list[str], text: str | None, html: str | None,
+               attachments: list[dict[str, str]], reply_to: str | None,
+               sender: str | None, date: str) -> bytes:
+    """`attachments`: {filename, content_type, content_base64}, the base64 as submitted
+    (checked by the face), so it is neither decoded nor encoded again until delivery."""
+    return b"J" + orjson.dumps({"to": to, "cc": cc, "text": text, "html": html,
+                                "attachments": attachments, "reply_to": reply_to,
+                                "sender": sender, "date": date})
+
+
+def pack_raw(raw: bytes, *, to: list[str], sender: str | None) -> bytes:
+    envelope = orjson.dumps({"to": to, "sender": sender})
+    return b"R" + len(envelope).to_bytes(4, "big") + envelope + raw
+
+
+def build_delivery(content: bytes, *, sender: str, subject: str, message_id: str,
+                   footer: str | None) -> bytes:
+    """The bytes sent for a submitted message: From is `sender` (the dealer's identity),
+    a From the submitter gave becomes Reply-To unless one was given, the footer ends
+    the text part (and the HTML part, escaped, as a paragraph), Message-ID is the one
+    chosen at submission."""
+    if content[:1] == b"R":
+        size = int.from_bytes(content[1:5], "big")
+        envelope = orjson.loads(content[5:5 + size])
+        return _rewrite_raw(content[5 + size:], sender=sender, message_id=message_id,
+                            footer=footer, submitter=envelope.get("sender"))
+    parts = orjson.loads(content[1:])
+    message = EmailMessage()
+    message["From"] = _mailbox("email_from", sender, display_name=True)
+    message["To"] = ", ".join(parts["to"])
+    if parts["cc"]:
+        message["Cc"] = ", ".join(parts["cc"])
+    reply_to = parts["reply_to"] or parts["sender"]
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Subject"] = subject
+    message["Date"] = parts["date"]
+    message["Message-ID"] = message_id
+    text, html = parts["text"], parts["html"]
+    if footer:
+        text = None if text is None else f"{text.rstrip()}\n\n{footer}\n"
+        html = None if html is None else f"{html}\n<p>{_escape(footer)}</p>"
+    if html is not None and text is not None:
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+    elif html is not None:
+        message.set_content(html, subtype="html")
+    else:
+        message.set_content(text or "")
+    for item in parts["attachments"]:
+        maintype, _, subtype = item["content_type"].partition("/")
+        message.add_attachment(base64.b64decode(item["content_base64"]), maintype=maintype,
+                               subtype=subtype or "octet-stream", filename=item["filename"])
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def envelope_recipients(content: bytes) -> list[str]:
+    if content[:1] == b"R":
+        size = int.from_bytes(content[1:5], "big")
+        return list(orjson.loads(content[5:5 + size])["to"])
+    parts = orjson.loads(content[1:])
+    return [*parts["to"], *parts["cc"]]
+
+
+# Headers a submitter may not set: delivery decides them (X-Navixy-Dealer routes).
+_REPLACED = ("From", "Sender", "Message-ID", "X-Navixy-Dealer", "Return-Path", "Bcc")
+
+
+def _rewrite_raw(raw: bytes, *, sender: str, message_id: str, footer: str | None,
+                 submitter: str | None) -> bytes:
+    message = message_from_bytes(raw, policy=default)
+    given_from = message.get("From")
+    for name in _REPLACED:
+        del message[name]
+    if message.get("Reply-To") is None and (given_from or submitter):
+        message["Reply-To"] = str(given_from or submitter)
+    message["From"] = _mailbox("email_from", sender, display_name=True)
+    message["Message-ID"] = message_id
+    if message.get("Date") is None:
+        message["Date"] = formatdate(localtime=False)
+    if footer:
+        _append_footer(message, footer)
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def _append_footer(message: Any, footer: str) -> None:
+    """To the first text/plain and the first text/html body part, not to attachments."""
+    done: set[str] = set()
+    for part in message.walk():
+        kind = part.get_content_type()
+        if (kind in ("text/plain", "text/html") and kind not in done
+                and not part.is_attachment() and not part.is_multipart()):
+            body = part.get_content()
+            if kind == "text/plain":
+                part.set_content(f"{body.rstrip()}\n\n{footer}\n")
+            else:
+                part.set_content(f"{body}\n<p>{_escape(footer)}</p>", subtype="html")
+            done.add(kind)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")

@@ -9,6 +9,7 @@ can re-cache what the transaction had not yet made visible.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,6 +17,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from navixy_panel.cache import Caches, Changes
+from navixy_panel.domain.delivery import KeyRates
 from navixy_panel.security.passwords import verify_password
 from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.services.hot_path import ReadPool
@@ -43,11 +45,21 @@ class Context:
     # deadlines' clock), so work that waits on the network can stop in time to answer.
     # None, outside the service: the configured request time-out.
     time_left: Callable[[], float] | None = None
+    # Submissions per key on this instance (made from the settings when first used).
+    key_rates: KeyRates | None = None
+    # Wakes this instance's delivery workers after a submission commits (the others
+    # hear the NOTIFY the submission sent).
+    wake_delivery: Callable[[], None] = lambda: None
 
     def remaining_time(self) -> float:
         if self.time_left is None:
             return self.settings.request_timeout_seconds
         return self.time_left()
+
+    def rates(self) -> KeyRates:
+        if self.key_rates is None:
+            self.key_rates = KeyRates(self.settings.key_rate_per_second, time.monotonic)
+        return self.key_rates
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self)
