@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 
 from navixy_panel.http import keys
 from navixy_panel.http.plumbing import read_params, tag
-from navixy_panel.navixy import account, gateways_email, notification
+from navixy_panel.navixy import account, gateways_email, messages, notification
 from navixy_panel.navixy.actions import Action, Call
 from navixy_panel.navixy.errors import FACE, NavixyError, from_validation
 from navixy_panel.navixy.transport import session_hash
@@ -27,7 +27,8 @@ PREFIXES = ("/v2/panel/", "/panel/")
 
 ACTIONS: dict[str, Action] = {
     action.path: action
-    for table in (account.actions, gateways_email.actions, notification.actions)
+    for table in (account.actions, gateways_email.actions, messages.actions,
+                  notification.actions)
     for action in table
 }
 

@@ -337,15 +337,20 @@ async def list_messages(session: AsyncSession, *, dealer_id: int, limit: int, of
     return list(rows), int(count or 0)
 
 
-async def gateway_health(session: AsyncSession, gateway_ids: Sequence[int]) -> list[Any]:
-    """Per gateway: its health row (if any) and its unfinished messages now."""
+async def gateway_health(session: AsyncSession, *, dealer_id: int,
+                         parent_id: int | None) -> list[Any]:
+    """The dealer's own gateways and its parent's leasable ones, with their health row
+    (if any) and their unfinished messages: of every dealer bound to an own gateway,
+    only the dealer's own through a leased one (its siblings' volume is not its business)."""
     rows = await session.execute(text(
         "SELECT g.id, h.last_success_at, h.last_failure_at, h.last_failure_kind, "
         "h.failures_in_row, h.backoff_until, (SELECT count(*) FROM dealers AS dl "
         f"  JOIN mail_messages AS m ON m.dealer_id = dl.id AND m.{_DUE} "
-        "  WHERE dl.bound_gateway_id = g.id) AS queued "
+        "  WHERE dl.bound_gateway_id = g.id AND (g.owner_id = :dealer OR dl.id = :dealer)) "
+        "  AS queued "
         "FROM email_gateways AS g LEFT JOIN gateway_health AS h ON h.gateway_id = g.id "
-        "WHERE g.id = ANY(:ids) ORDER BY g.id"), {"ids": list(gateway_ids)})
+        "WHERE g.owner_id = :dealer OR (g.owner_id = :parent AND g.leasable) ORDER BY g.id"),
+        {"dealer": dealer_id, "parent": parent_id})
     return list(rows)
 
 

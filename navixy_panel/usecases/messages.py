@@ -141,11 +141,13 @@ async def list_for_dealer(ctx: Context, viewer_id: int, *, dealer_id: int | None
     return [view(row, viewer_id) for row in rows], count
 
 
-async def health(ctx: Context, gateway_ids: list[int]) -> list[GatewayHealthView]:
+async def health(ctx: Context, dealer_id: int,
+                 parent_id: int | None) -> list[GatewayHealthView]:
     """From real deliveries: `failing` while the last outcome was a failure, `ok` after
     a success, `idle` before either."""
     async with ctx.unit_of_work() as uow:
-        rows = await queue.gateway_health(uow.session, gateway_ids)
+        rows = await queue.gateway_health(uow.session, dealer_id=dealer_id,
+                                          parent_id=parent_id)
     found = []
     for row in rows:
         if row.failures_in_row:
