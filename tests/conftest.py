@@ -79,7 +79,10 @@ def settings(database_url: str) -> Settings:
     # by default (tests/mail/test_smtp_destinations.py builds apps that do not open it).
     return Settings(database_url=database_url, migrate_on_start=False, secret_keys=(TEST_KEY,),
                     login_failures_per_login=1000, login_failures_per_address=1000,
-                    smtp_allowed_networks=LOOPBACK_NETWORKS)
+                    smtp_allowed_networks=LOOPBACK_NETWORKS,
+                    # Delivery tests turn the workers on (make_client(deliver=True)); the
+                    # rest count statements and must not see the dispatcher's.
+                    deliver=False)
 
 
 @pytest.fixture

@@ -100,6 +100,16 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
 
+    deliver = commands.add_parser(
+        "deliver", help="run the delivery workers alone (no HTTP port)",
+        description="Send queued messages through the dealers' gateways, without serving "
+        "HTTP: for an instance that only delivers, beside `serve --no-deliver` ones. "
+        "The same settings and database as `serve`; stops on SIGTERM or Ctrl-C after "
+        "recording what it sent and handing back what it had not.")
+    deliver.add_argument("--no-migrate", action="store_true",
+                         help="do not upgrade the schema at start")
+    deliver.set_defaults(run=run_deliver)
+
     commands.add_parser(
         "migrate", help="upgrade the database schema to the latest version",
         description="Upgrade the schema to the latest migration and exit (`serve` does it "
@@ -212,6 +222,37 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def run_deliver(args: argparse.Namespace, settings: Settings) -> None:
+    """The service's resources (database, context, workers) started without a listening
+    site: the delivery workers run exactly as inside `serve`."""
+    from navixy_panel.app import create_app
+
+    store = check_start(settings)
+    print(startup_line(store), flush=True)
+    settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate,
+                                   deliver=True)
+    app = create_app(settings)
+
+    async def main() -> None:
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print("======== delivering (no HTTP); Ctrl-C or SIGTERM to stop ========", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
 
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -53,8 +53,9 @@ async def submit(request: web.Request) -> web.Response:
         await key_usecases.authenticate(ctx, secret)
         raise
     accepted = await messages.submit(ctx, secret, submission)
-    return json_response({"id": accepted.id, "status": accepted.status},
-                         200 if accepted.duplicate else 202)
+    # A repeated idempotency key gets the first answer again (with the current status),
+    # so a client retrying after a lost answer cannot tell, and need not.
+    return json_response({"id": accepted.id, "status": accepted.status}, 202)
 
 
 async def read(request: web.Request) -> web.Response:
