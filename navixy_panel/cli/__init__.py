@@ -5,7 +5,7 @@ starting (a bad environment variable or option, a taken port, a data directory
 that cannot be written, a database that does not answer, a missing or wrong
 secret key) is one line on stderr and exit status 2; a refused operator
 command is one line and status 1. Each command module adds its own
-subcommands: `serve.py` (serve, migrate), `dealers.py`, `gateways.py`.
+subcommands: `serve.py` (serve, migrate), `dealers.py`, `gateways.py`, `keys.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from typing import NoReturn
 
 from navixy_panel import logs
-from navixy_panel.cli import dealers, gateways, serve
+from navixy_panel.cli import dealers, gateways, keys, serve
 from navixy_panel.cli.common import (
     PROGRESS,
     CommandError,
@@ -146,4 +146,5 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_commands(commands)
     dealers.add_commands(commands)
     gateways.add_commands(commands)
+    keys.add_commands(commands)
     return parser

@@ -1,5 +1,6 @@
-"""Operator commands for gateways: `gateway create`, `gateway list`, and for the key
-that encrypts their passwords: `key generate`, `rotate-secrets`.
+"""Operator commands for gateways: `gateway create`, `gateway list`, and re-encrypting
+their passwords with the newest key: `rotate-secrets` (`key generate` makes one, in
+`keys.py`).
 
 `gateway create` is how a platform operator sets up relays the API refuses,
 such as a leasable `mandrill_smtp` gateway (any provider name here is an
@@ -21,7 +22,6 @@ from navixy_panel.domain.errors import MAX_LISTED_ERRORS
 from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import PASSWORD, SmtpParamsSchema
 from navixy_panel.http.plumbing import flatten
-from navixy_panel.security.secret_box import new_key
 from navixy_panel.settings import Settings
 from navixy_panel.usecases import operator
 from navixy_panel.usecases.context import Context
@@ -70,27 +70,12 @@ def add_commands(commands: Any) -> None:
     audit.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     audit.set_defaults(run=run_audit_auth)
 
-    key = commands.add_parser(
-        "key", help="make a key for NAVIXY_PANEL_SECRET_KEY",
-        description="The key that encrypts stored SMTP passwords.",
-    ).add_subparsers(required=True, metavar="ACTION", title="actions")
-    key.add_parser(
-        "generate", help="print a new key",
-        description="Print a new Fernet key for NAVIXY_PANEL_SECRET_KEY (needs no "
-        "database). Keep it apart from the database backups: together they reveal the "
-        "SMTP passwords, and without it those passwords are lost.",
-    ).set_defaults(run=run_generate_key)
-
     commands.add_parser(
         "rotate-secrets", help="re-encrypt every SMTP password with the newest "
         "NAVIXY_PANEL_SECRET_KEY",
         description="Re-encrypt every stored SMTP password with the first key of "
         "NAVIXY_PANEL_SECRET_KEY; prints {\"rotated\": N}. To rotate: prepend a new key "
         "(NEW,OLD), run this, then drop OLD.").set_defaults(run=run_rotate_secrets)
-
-
-def run_generate_key(args: argparse.Namespace, settings: Settings) -> None:
-    print(new_key())
 
 
 def run_create(args: argparse.Namespace, settings: Settings) -> None:

@@ -103,6 +103,15 @@ EXAMPLES: dict[str, NavixyExample] = {
          "face": "navixy", "client_address": "203.0.113.7", "action": "gateway.bind",
          "gateway_id": 3, "changes": {"bound_gateway": [1, 3]}},
     ], "count": 12}),
+    "gateways/email/keys/list": NavixyExample(None, {"list": [
+        {"id": 7, "label": "Alarms", "created": "2025-03-14T09:26:53.589793+00:00",
+         "last_used": "2025-03-15T17:02:11.018244+00:00"},
+        {"id": 9, "label": "", "created": "2025-03-16T08:00:00.000000+00:00",
+         "last_used": None}]}),
+    "gateways/email/keys/create": NavixyExample(
+        {"label": "Alarms"},
+        {"id": 7, "key": "npk_" + "Zx3vQ8m2LtR5kW9yB1cN7dF4hJ6pS0aE2gU8iO3qT5w"}),
+    "gateways/email/keys/delete": NavixyExample({"key_id": 7}, {}),
     "dealer/settings/notification/read": NavixyExample(None, {"value": _NOTIFICATION_SETTINGS}),
     "dealer/settings/notification/update": NavixyExample(_NOTIFICATION_SETTINGS, {}),
     "dealer/settings/notification/email/read": NavixyExample(

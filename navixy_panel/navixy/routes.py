@@ -4,7 +4,8 @@ Each known action is a plain route (aiohttp finds it by dictionary lookup; the
 list path is hot), and one catch-all per prefix answers unknown actions with
 Navixy's code 111 and other methods with 112, instead of aiohttp's HTML 404/405.
 The handler of any URL is the function registered under its action path, in
-`navixy/account.py`, `navixy/gateways_email.py` or `navixy/notification.py`.
+`navixy/account.py`, `navixy/gateways_email.py`, `navixy/keys.py` or
+`navixy/notification.py`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from marshmallow import ValidationError
 from navixy_panel.http import keys
 from navixy_panel.http.plumbing import read_params, tag
 from navixy_panel.navixy import account, gateways_email, messages, notification
+from navixy_panel.navixy import keys as submission_keys
 from navixy_panel.navixy.actions import Action, Call
 from navixy_panel.navixy.errors import FACE, NavixyError, from_validation
 from navixy_panel.navixy.transport import session_hash
@@ -27,8 +29,8 @@ PREFIXES = ("/v2/panel/", "/panel/")
 
 ACTIONS: dict[str, Action] = {
     action.path: action
-    for table in (account.actions, gateways_email.actions, messages.actions,
-                  notification.actions)
+    for table in (account.actions, gateways_email.actions, submission_keys.actions,
+                  messages.actions, notification.actions)
     for action in table
 }
 
