@@ -28,6 +28,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from navixy_panel.http import probes
 from navixy_panel.http.openapi_parts import JSON, Builder, component_name
+from navixy_panel.mailapi import openapi as mailapi_part
 from navixy_panel.navixy import openapi as navixy_part
 from navixy_panel.webitel import openapi as webitel_part
 
@@ -39,7 +40,9 @@ _DESCRIPTION = (
     "settings API (`/login`, `/api/v2/email/settings`).\n\n"
     "To try the Navixy actions: call `account/auth` with a login and password, then "
     "*Authorize* `NVX` with `NVX <hash>`. For Webitel's: call `/login`, then authorize "
-    "`WebitelKey` with its `key` and `WebitelToken` with its `token`."
+    "`WebitelKey` with its `key` and `WebitelToken` with its `token`.\n\n"
+    "To submit mail (`/mail/v1/messages`): authorize `SubmissionKey` with a dealer's "
+    "submission key."
 )
 
 
@@ -54,6 +57,7 @@ def build() -> dict[str, Any]:
     doc = Builder(spec, plugin)
     navixy_part.add_to(doc)
     webitel_part.add_to(doc)
+    mailapi_part.add_to(doc)
     probes.add_to_openapi(doc)
     spec.path(path="/openapi.json", operations={"get": {
         "tags": ["probes"], "operationId": "openapi_document", "summary": "This document.",

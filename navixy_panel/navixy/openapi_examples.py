@@ -112,6 +112,25 @@ EXAMPLES: dict[str, NavixyExample] = {
         {"label": "Alarms"},
         {"id": 7, "key": "npk_" + "Zx3vQ8m2LtR5kW9yB1cN7dF4hJ6pS0aE2gU8iO3qT5w"}),
     "gateways/email/keys/delete": NavixyExample({"key_id": 7}, {}),
+    "gateways/email/messages/list": NavixyExample({"limit": 20, "offset": 0}, {"list": [
+        {"id": "1042", "created": "2025-03-14T09:26:53.589793Z", "priority": "alarm",
+         "status": "sent", "to": [EXAMPLE_RECIPIENT], "subject": "Alarm: vehicle 7 left the zone",
+         "gateway_id": 3, "attempts": 1, "next_attempt": None,
+         "last_reply": {"code": 250, "text": "2.0.0 Ok: queued as 4BQ2xL"},
+         "finished": "2025-03-14T09:26:53.702114Z"},
+    ], "count": 1}),
+    "gateways/email/messages/read": NavixyExample({"message_id": "1042"}, {"value": {
+        "id": "1042", "dealer_id": 2, "status": "sent", "reason": None, "priority": "alarm",
+        "created": "2025-03-14T09:26:53.589793Z", "finished": "2025-03-14T09:26:53.702114Z",
+        "subject": "Alarm: vehicle 7 left the zone", "to": [EXAMPLE_RECIPIENT], "gateway_id": 3,
+        "attempts": [{"time": "2025-03-14T09:26:53.700123Z", "gateway_id": 3, "stage": "data",
+                      "reply_code": 250, "reply_text": "2.0.0 Ok: queued as 4BQ2xL",
+                      "duration_ms": 41, "kind": None}],
+        "recipients": [{"address": EXAMPLE_RECIPIENT, "status": "sent", "reply_code": 250}]}}),
+    "gateways/email/health": NavixyExample(None, {"list": [
+        {"id": 3, "state": "ok", "last_success": "2025-03-14T09:26:53.702114Z",
+         "last_failure": None, "last_failure_kind": None, "queued": 0},
+    ]}),
     "dealer/settings/notification/read": NavixyExample(None, {"value": _NOTIFICATION_SETTINGS}),
     "dealer/settings/notification/update": NavixyExample(_NOTIFICATION_SETTINGS, {}),
     "dealer/settings/notification/email/read": NavixyExample(
