@@ -130,12 +130,15 @@ class SendFailure(enum.Enum):
 
 
 class SendFailed(DomainError):
-    """A test message that did not go out. The full `message` may name the server and
-    quote its reply, so only `redacted()` reaches a dealer using its parent's relay."""
+    """A message that did not go out. The full `message` may name the server and
+    quote its reply, so only `redacted()` reaches a dealer using its parent's relay.
+    `stage` is the step of the SMTP session that failed (`connect`, `tls`, `ehlo`,
+    `token`, `auth`, `rset`, `mail_from`, `rcpt_to`, `data`), when one is known: a
+    delivery attempt records it."""
 
     def __init__(self, kind: SendFailure, *, smtp_code: int | None = None,
-                 message: str | None = None) -> None:
-        self.kind, self.smtp_code = kind, smtp_code
+                 message: str | None = None, stage: str | None = None) -> None:
+        self.kind, self.smtp_code, self.stage = kind, smtp_code, stage
         super().__init__(message or self._by_kind())
 
     def _by_kind(self) -> str:
@@ -144,7 +147,7 @@ class SendFailed(DomainError):
 
     def redacted(self) -> SendFailed:
         """Only the kind of failure and the reply code."""
-        return SendFailed(self.kind, smtp_code=self.smtp_code)
+        return SendFailed(self.kind, smtp_code=self.smtp_code, stage=self.stage)
 
 
 class TooLarge(DomainError):

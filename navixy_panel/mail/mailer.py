@@ -1,4 +1,7 @@
-"""Sending a message through a gateway's SMTP params with aiosmtplib.
+"""Sending through a gateway's SMTP params with aiosmtplib: one test message
+(`send`), a check that sends nothing (`check`), and a connection the delivery
+workers keep for message after message (`connect`), all over one way of opening
+a session.
 
 Every param is honoured: implicit TLS on `ssl.port` when `use_ssl`, else a plain
 connection on `port`, upgraded with STARTTLS when `starttls.enable` and the
@@ -9,7 +12,8 @@ certificates are verified (against the system store and the operator's CA
 bundle, NAVIXY_PANEL_TLS_CA_FILE) unless `ssl.trust_all_hosts`; AUTH only when
 `mail.smtp.auth`; `connectiontimeout` bounds the connect, the TLS handshake
 and the greeting, `timeout` every later command, and the caller's time budget
-(what is left of the request) the whole exchange.
+(what is left of the request) the whole exchange; a delivery connection's
+opening and each of its messages have their own.
 
 The destination is resolved once and checked (`destinations`); the socket is
 connected here to a checked address and handed to aiosmtplib with the host
@@ -25,21 +29,22 @@ base64 of user and password, in it); a peer that does not speak SMTP as just
 that, never its banner; connection problems in our own words, not the
 library's.
 
-Why one module of ~280 lines: the SMTP dialogue, its time budget and the
-translation of every library failure into a `SendFailed` are one sequence; the
-destination policy itself is in `destinations.py`.
+Why one module: the SMTP dialogue, its time budgets and the translation of
+every library failure into a `SendFailed` are one sequence, whichever of the
+three uses it; the destination policy itself is in `destinations.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TypeVar
@@ -200,6 +205,172 @@ async def check(params: dict[str, object], password: str | None, *, sender: str,
                    seen.get("certificate"), failure)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class RecipientReply:
+    address: str
+    code: int
+    text: str  # scrubbed
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The replies to one message's exchange. The message went out to the
+    recipients with a 2xx reply when `data_code` is 2xx (the only value it takes:
+    any other reply to DATA is a `SendFailed`)."""
+
+    recipients: list[RecipientReply]  # the reply to each RCPT, in the order given
+    data_code: int | None  # None when every RCPT was refused (no DATA was sent)
+    data_text: str  # scrubbed
+    ms: int  # how long this message's exchange took
+
+
+async def connect(params: dict[str, object], password: str | None, *, rules: Policy,
+                  time_budget: float, ca_pem: str | None = None) -> Connection:
+    """A session for several messages, opened exactly as `send` and `check` open
+    theirs (destination rules, STARTTLS and the second EHLO, the stripped-STARTTLS
+    rule, the mechanisms allowed, XOAUTH2, scrubbing). `time_budget` bounds the
+    opening only. A failure is a `SendFailed` whose `stage` is `connect`, `tls`,
+    `ehlo`, `token` or `auth`."""
+    deadline = asyncio.get_running_loop().time() + max(0.0, time_budget)
+    session = await _open(params, password, rules, deadline, _Stages(), ca_pem)
+    # Until now the client's own time-out was bounded by the opening's budget; from
+    # here each exchange is bounded by its own.
+    session.client.timeout = session.command_timeout
+    return Connection(session)
+
+
+class Connection:
+    """An open SMTP session that carries one message after another (RSET between
+    them), for the delivery workers. Not for concurrent use: one exchange at a time.
+
+    A refusal of the message (a reply to MAIL FROM or DATA that is not 2xx) leaves
+    the connection usable; anything that leaves the session in doubt (a drop, a
+    time-out, a broken TLS record, a reply that is not SMTP, a 421, a refused RSET,
+    a cancelled exchange) closes it, and `alive` turns False. A failure with stage
+    `rset` sent nothing of its message: it may be tried again at once on a new
+    connection."""
+
+    def __init__(self, session: _Session) -> None:
+        self._session = session
+        self._alive = True
+        self._used = False  # the server holds the state of an earlier exchange
+
+    @property
+    def alive(self) -> bool:
+        """False once the session is unusable, also when the server hung up while it
+        was idle (servers close idle sessions after a few minutes)."""
+        return self._alive and self._session.client.is_connected
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def deliver(self, sender: str, recipients: Sequence[str], data: bytes, *,
+                      time_budget: float) -> Delivered:
+        """Sends `data` (a whole RFC 5322 message; the library dot-stuffs it) to each
+        recipient the server accepts, within `time_budget` seconds. A refused
+        recipient does not stop the others; a refusal of MAIL FROM or DATA is a
+        `SendFailed(REJECTED)` with the reply code and scrubbed text."""
+        session = self._session
+        if not self.alive:
+            raise SendFailed(SendFailure.CONNECTION, stage="connect",
+                             message=f"the connection to {session.where} is closed")
+        client, secrets, dialogue = session.client, session.secrets, session.dialogue
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + max(0.0, time_budget)
+        step = "rset" if self._used else "mail_from"
+        replies: list[RecipientReply] = []
+        try:
+            with _translated(session.where, secrets, lambda: step):
+                async with asyncio.timeout_at(deadline):
+                    if self._used:
+                        dialogue("RSET", await self._reset(deadline))
+                    step = "mail_from"
+                    options, encoding = _mail_options(client, sender, recipients, data)
+                    self._used = True
+                    reply = await client.mail(sender, options=options, encoding=encoding,
+                                              timeout=_cut(client, deadline))
+                    dialogue("MAIL FROM", reply.code)
+                    step = "rcpt_to"
+                    for address in recipients:
+                        code, text = await _recipient(client, address, encoding, deadline)
+                        dialogue("RCPT TO", code)
+                        replies.append(RecipientReply(address, code, _scrub(text, secrets)))
+                    if not any(200 <= rcpt.code < 300 for rcpt in replies):
+                        return Delivered(replies, None, "", _ms(started))
+                    step = "data"
+                    reply = await client.data(data, timeout=_cut(client, deadline))
+                    text = _scrub(reply.message, secrets)
+                    dialogue("DATA", text)
+                    return Delivered(replies, reply.code, text, _ms(started))
+        except SendFailed as failure:
+            if not (failure.kind is SendFailure.REJECTED and failure.smtp_code != 421):
+                self._drop()  # 421: the server is closing the session (RFC 5321)
+            raise
+        except BaseException:
+            self._drop()
+            raise
+
+    async def close(self) -> None:
+        """QUIT politely, for a few seconds at most; never fails."""
+        self._alive = False
+        client = self._session.client
+        await _quit(client, asyncio.get_running_loop().time() + QUIT_SECONDS)
+        client.close()
+
+    async def _reset(self, deadline: float) -> int:
+        """RSET before each message after the first: whatever the last exchange left
+        (an envelope with every recipient refused, a refused DATA) is discarded."""
+        client = self._session.client
+        try:
+            return (await client.rset(timeout=_cut(client, deadline))).code
+        except aiosmtplib.SMTPResponseException as exc:
+            if not 200 <= exc.code <= 599:
+                raise
+            # Not a verdict on the message: the session is in doubt, so it ends here.
+            raise SendFailed(SendFailure.CONNECTION, message=(
+                f"{self._session.where} refused RSET (reply code {exc.code})")) from None
+
+    def _drop(self) -> None:
+        self._alive = False
+        self._session.client.close()
+
+
+def _mail_options(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
+                  data: bytes) -> tuple[list[str], str]:
+    """MAIL FROM's parameters, as aiosmtplib's `send_message` chooses them, and the
+    encoding of the addresses."""
+    options = []
+    if client.supports_extension("size"):
+        # RFC 1870 takes an estimate: bare line ends will go out as CRLF.
+        size = len(data) + data.count(b"\n") - data.count(b"\r\n")
+        options.append(f"SIZE={size}")
+    if not data.isascii() and client.supports_extension("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if all(address.isascii() for address in (sender, *recipients)):
+        return options, "ascii"
+    if not client.supports_extension("smtputf8"):
+        raise SendFailed(SendFailure.REJECTED, message=(
+            "the server cannot take this message (an address is not ASCII, and the "
+            "server does not offer SMTPUTF8)"))
+    return [*options, "SMTPUTF8"], "utf-8"
+
+
+async def _recipient(client: aiosmtplib.SMTP, address: str, encoding: str,
+                     deadline: float) -> tuple[int, str]:
+    """The reply to one RCPT TO; a refusal is a reply like any other here, except
+    421 (the server is closing the session) and what is not SMTP."""
+    try:
+        reply = await client.rcpt(address, encoding=encoding, timeout=_cut(client, deadline))
+    except aiosmtplib.SMTPRecipientRefused as exc:
+        if not 200 <= exc.code <= 599 or exc.code == 421:
+            raise
+        return exc.code, exc.message
+    return reply.code, reply.message
+
+
 def _capabilities(client: aiosmtplib.SMTP) -> dict[str, object]:
     """What the server said of itself in its last EHLO, and its certificate."""
     found: dict[str, object] = {
@@ -223,7 +394,8 @@ def _certificate(der: bytes) -> Certificate:
 
 
 class _Stages:
-    """Times the steps of a session; `send` keeps no record (`record` False)."""
+    """Times the steps of a session; `send` and `connect` keep no record (`record`
+    False), only the step under way, which a failure names (`SendFailed.stage`)."""
 
     def __init__(self, record: bool = False) -> None:
         self.record = record
@@ -232,14 +404,16 @@ class _Stages:
         self.on_client: Callable[[aiosmtplib.SMTP], None] | None = None
 
     def begin(self, name: str) -> None:
-        if self.record:
-            self.current = (name, time.perf_counter())
+        self.current = (name, time.perf_counter())
 
     def end(self, code: int | None = None, passed: bool = True) -> None:
         if self.record and self.current is not None:
             name, started = self.current
             self.done.append(Stage(name, passed, _ms(started), code))
-            self.current = None
+        self.current = None
+
+    def name(self) -> str | None:
+        return None if self.current is None else self.current[0]
 
     def fail(self, failure: SendFailed) -> None:
         if self.record and self.current is not None:
@@ -269,13 +443,30 @@ class _Session:
     dialogue: _Dialogue
     rules: Policy
     ca_pem: str | None
+    where: str  # host:port, how failures name the server
+    command_timeout: float
 
 
 async def _session(params: dict[str, object], password: str | None, rules: Policy,
                    time_budget: float, work: Callable[[_Session], Awaitable[T]],
                    stages: _Stages, ca_pem: str | None) -> T:
-    """Connects, greets, upgrades and logs in as the params say, then runs `work`;
-    every failure on the way is a `SendFailed`."""
+    """Opens a session, runs `work` and QUITs, all within `time_budget`; every
+    failure on the way is a `SendFailed`."""
+    deadline = asyncio.get_running_loop().time() + max(0.0, time_budget)
+    session = await _open(params, password, rules, deadline, stages, ca_pem)
+    try:
+        with _translated(session.where, session.secrets, stages.name):
+            async with asyncio.timeout_at(deadline):
+                return await work(session)
+    finally:
+        await _quit(session.client, deadline)
+
+
+async def _open(params: dict[str, object], password: str | None, rules: Policy,
+                deadline: float, stages: _Stages, ca_pem: str | None) -> _Session:
+    """Connects, greets, upgrades and logs in as the params say, by `deadline`; a
+    failure is a `SendFailed` naming its stage, after QUIT when the server still
+    listens."""
     host = str(params[HOST])
     name = _tls_name(host)
     use_ssl = bool(params[USE_SSL])
@@ -283,7 +474,6 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
     where = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
     secrets = _credential_forms(str(params.get(USER) or ""), password or "")
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(0.0, time_budget)
     connect_by = min(deadline,
                      loop.time() + int(params[CONNECT_TIMEOUT]) / 1000)  # type: ignore[call-overload]
     command_timeout = int(params[TIMEOUT]) / 1000  # type: ignore[call-overload]
@@ -291,52 +481,78 @@ async def _session(params: dict[str, object], password: str | None, rules: Polic
     client: aiosmtplib.SMTP | None = None
     sock: socket.socket | None = None  # ours to close until a transport takes it
     try:
-        async with asyncio.timeout_at(deadline):
-            # The connect time-out covers the lookup, the TCP connect, the TLS
-            # handshake and the greeting together.
-            async with asyncio.timeout_at(connect_by):
-                stages.begin("connect")
-                targets = await destinations.resolve_for_send(host, port, rules)
-                sock = await _connect(targets, dialogue, use_ssl)
-                client = aiosmtplib.SMTP(
-                    hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
-                    tls_context=tls_context(bool(params[TRUST_ALL]), ca_pem),
-                    timeout=min(command_timeout, _left(deadline)))
-                if use_ssl:
-                    stages.end()
-                    stages.begin("tls")
-                # From here the transport made around the socket closes it, also
-                # when the handshake or the greeting fails.
-                sock = None
-                greeting = await client.connect(timeout=_left(connect_by))
-                stages.end(greeting.code)
-            session = _Session(client, secrets, deadline, dialogue, rules, ca_pem)
-            await _open(session, params, password, use_ssl, where, stages)
-            return await work(session)
-    except SendFailed:
-        raise
-    except _AuthRefused as refused:
-        raise SendFailed(SendFailure.AUTH_REFUSED, smtp_code=refused.code) from None
-    except aiosmtplib.SMTPResponseException as exc:
-        if not 200 <= exc.code <= 599:  # aiosmtplib's -1: what came back was not SMTP
-            raise _not_smtp(where) from None
-        raise _rejected(exc.code, exc.message, secrets) from None
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        first = exc.recipients[0]
-        raise _rejected(first.code, first.message, secrets) from None
-    except (aiosmtplib.SMTPTimeoutError, TimeoutError):  # before OSError, its base class
-        raise SendFailed(SendFailure.TIMEOUT, message=f"{where} did not answer in time") from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        raise _failure(exc, where) from None
-    finally:
+        with _translated(where, secrets, stages.name):
+            async with asyncio.timeout_at(deadline):
+                # The connect time-out covers the lookup, the TCP connect, the TLS
+                # handshake and the greeting together.
+                async with asyncio.timeout_at(connect_by):
+                    stages.begin("connect")
+                    targets = await destinations.resolve_for_send(host, port, rules)
+                    sock = await _connect(targets, dialogue, use_ssl)
+                    client = aiosmtplib.SMTP(
+                        hostname=name, sock=sock, use_tls=use_ssl, start_tls=False,
+                        tls_context=tls_context(bool(params[TRUST_ALL]), ca_pem),
+                        timeout=min(command_timeout, _left(deadline)))
+                    if use_ssl:
+                        stages.end()
+                        stages.begin("tls")
+                    # From here the transport made around the socket closes it, also
+                    # when the handshake or the greeting fails.
+                    sock = None
+                    greeting = await client.connect(timeout=_left(connect_by))
+                    stages.end(greeting.code)
+                session = _Session(client, secrets, deadline, dialogue, rules, ca_pem, where,
+                                   command_timeout)
+                await _handshake(session, params, password, use_ssl, stages)
+                return session
+    except BaseException:
         if client is not None:
             await _quit(client, deadline)
+        raise
+    finally:
         if sock is not None:
             # Only a socket no transport owns: a TLS transport closes asynchronously
             # (close_notify), and closing its socket under it frees the descriptor
             # while the loop still maps it to that transport, so the next connection
             # given the same number fails ("File descriptor … is used by transport").
             sock.close()
+
+
+@contextlib.contextmanager
+def _translated(where: str, secrets: list[str],
+                stage: Callable[[], str | None]) -> Iterator[None]:
+    """Every library failure as a `SendFailed`, with the stage under way when the
+    failure does not name one."""
+    try:
+        yield
+    except Exception as exc:
+        failure = _translation(exc, where, secrets)
+        if failure is None:  # not a failure of the exchange: goes on as it is
+            raise
+        if failure.stage is None:
+            failure.stage = stage()
+        if failure is exc:
+            raise
+        raise failure from None
+
+
+def _translation(exc: Exception, where: str, secrets: list[str]) -> SendFailed | None:
+    if isinstance(exc, SendFailed):
+        return exc
+    if isinstance(exc, _AuthRefused):
+        return SendFailed(SendFailure.AUTH_REFUSED, smtp_code=exc.code)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if not 200 <= exc.code <= 599:  # aiosmtplib's -1: what came back was not SMTP
+            return _not_smtp(where)
+        return _rejected(exc.code, exc.message, secrets)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        first = exc.recipients[0]
+        return _rejected(first.code, first.message, secrets)
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, TimeoutError)):  # before OSError
+        return SendFailed(SendFailure.TIMEOUT, message=f"{where} did not answer in time")
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError)):
+        return _failure(exc, where)
+    return None
 
 
 async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) -> socket.socket:
@@ -363,9 +579,10 @@ async def _connect(targets: list[Target], dialogue: _Dialogue, use_ssl: bool) ->
     raise error
 
 
-async def _open(session: _Session, params: dict[str, object], password: str | None,
-                use_ssl: bool, where: str, stages: _Stages) -> None:
+async def _handshake(session: _Session, params: dict[str, object], password: str | None,
+                     use_ssl: bool, stages: _Stages) -> None:
     client, dialogue, deadline = session.client, session.dialogue, session.deadline
+    where = session.where
     stages.begin("ehlo")
     reply = await client.ehlo(timeout=_cut(client, deadline))
     dialogue("EHLO", reply.code)
