@@ -127,6 +127,7 @@ async def test_connections_are_reused(deliverer) -> None:  # type: ignore[no-unt
 
         async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
             sessions.append(id(session))
+            session.host_name = hostname  # what aiosmtpd does without this hook
             return responses
 
         async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
@@ -139,7 +140,7 @@ async def test_connections_are_reused(deliverer) -> None:  # type: ignore[no-unt
         key = await new_key(client, dealer_id)
         accepted = await asyncio.gather(*(submit(client, key) for _ in range(30)))
         for _, body in accepted:
-            await wait_for(client, key, body["id"])
+            assert (await wait_for(client, key, body["id"]))["status"] == "sent"
     assert len(handler.messages) == 30
     assert len(set(sessions)) <= 4  # NAVIXY_PANEL_DELIVERY_CONNECTIONS_PER_GATEWAY
 
