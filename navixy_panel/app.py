@@ -7,6 +7,7 @@ Where a URL is handled:
 - `/login`, `/logout`, `/api/v2/email/settings…`: `webitel/routes.py`;
 - `/health`, `/ready`: `http/probes.py`; `/metrics`: `http/observability.py`;
   `/openapi.json`: `openapi.py`; `/`, `/docs`, `/readme`: `docs_pages.py`.
+SMTP submission (NAVIXY_PANEL_SUBMISSION_PORT): `submission/`, a resource of the app.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from navixy_panel.resources import (
     read_pool_ctx,
 )
 from navixy_panel.settings import Settings
+from navixy_panel.submission.metrics import SubmissionMetrics
+from navixy_panel.submission.runtime import submission_ctx
 from navixy_panel.webitel import routes as webitel_routes
 
 
@@ -55,6 +58,9 @@ def create_app(settings: Settings,
     delivery_metrics = DeliveryMetrics()
     metrics.registry.register(delivery_metrics)
     app.cleanup_ctx.append(delivery_ctx(delivery_metrics))
+    submission_metrics = SubmissionMetrics()
+    metrics.registry.register(submission_metrics)
+    app.cleanup_ctx.append(submission_ctx(submission_metrics))  # stops before delivery
     metrics.registry.register(observability.PoolCollector(lambda: app.get(keys.ENGINE)))
     app.router.add_get("/metrics", observability.metrics_handler(metrics))
     app.router.add_routes(probes.routes)

@@ -74,6 +74,18 @@ class Settings:
     delivery_max_age_seconds: float = 24 * 3600.0
     delivery_lease_seconds: float = 60.0  # a dead instance's messages return after this
     message_retention_seconds: float = 7 * 86400.0  # bodies of finished messages
+    # SMTP submission (submission/): off while neither port is set. STARTTLS on
+    # `submission_port` and implicit TLS on `submission_tls_port` use the certificate
+    # and key files, read again when they change (a renewed certificate needs no
+    # restart). Port 0 (tests) takes any free port.
+    submission_port: int | None = None
+    submission_tls_port: int | None = None
+    submission_hosts: tuple[str, ...] = ("127.0.0.1",)
+    submission_tls_cert: Path | None = None
+    submission_tls_key: Path | None = None
+    # Set by `serve --workers N` for its workers (which share the port), never from
+    # the environment: two unrelated instances must not split one port's clients.
+    submission_reuse_port: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -133,7 +145,14 @@ class Settings:
         take("delivery_lease_seconds", "NAVIXY_PANEL_DELIVERY_LEASE", _seconds(1, 3600))
         take("message_retention_seconds", "NAVIXY_PANEL_MESSAGE_RETENTION",
              _seconds(60, 366 * 86400))
+        take("submission_port", "NAVIXY_PANEL_SUBMISSION_PORT", _positive_int(1, 65535))
+        take("submission_tls_port", "NAVIXY_PANEL_SUBMISSION_TLS_PORT",
+             _positive_int(1, 65535))
+        take("submission_hosts", "NAVIXY_PANEL_SUBMISSION_HOST", _comma_list)
+        take("submission_tls_cert", "NAVIXY_PANEL_SUBMISSION_TLS_CERT", _folder)
+        take("submission_tls_key", "NAVIXY_PANEL_SUBMISSION_TLS_KEY", _folder)
         problems += _pooler_problems(values)
+        problems += _submission_problems(values)
         if problems:
             raise SettingsError(problems)
         return cls(**values)
@@ -151,6 +170,42 @@ def _pooler_problems(values: Mapping[str, Any]) -> list[str]:
                 "to a direct connection to the same database (cache invalidation listens "
                 "there), or turn the caches off with NAVIXY_PANEL_CACHE=off"]
     return []
+
+
+def _submission_problems(values: Mapping[str, Any]) -> list[str]:
+    """The certificate is loaded once here, as the listener will load it, so a wrong
+    file stops the start instead of every STARTTLS."""
+    cert, key = values.get("submission_tls_cert"), values.get("submission_tls_key")
+    port, tls_port = values.get("submission_port"), values.get("submission_tls_port")
+    if (cert is None) != (key is None):
+        return ["NAVIXY_PANEL_SUBMISSION_TLS_CERT and NAVIXY_PANEL_SUBMISSION_TLS_KEY: set "
+                "both (the certificate chain and its private key, PEM) or neither"]
+    if tls_port is not None and cert is None:
+        return ["NAVIXY_PANEL_SUBMISSION_TLS_PORT: set NAVIXY_PANEL_SUBMISSION_TLS_CERT and "
+                "NAVIXY_PANEL_SUBMISSION_TLS_KEY too (implicit TLS needs a certificate)"]
+    if port is not None and port == tls_port:
+        return ["NAVIXY_PANEL_SUBMISSION_TLS_PORT: must differ from "
+                "NAVIXY_PANEL_SUBMISSION_PORT"]
+    if cert is not None and key is not None:
+        for path in (cert, key):
+            try:
+                path.open("rb").close()
+            except OSError as exc:
+                return [f"NAVIXY_PANEL_SUBMISSION_TLS_CERT/_KEY: cannot read {str(path)!r} "
+                        f"({exc.strerror or exc})"]
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                cert, key, password=_no_passphrase)
+        except (ssl.SSLError, OSError):
+            return [f"NAVIXY_PANEL_SUBMISSION_TLS_CERT/_KEY: {str(cert)!r} and {str(key)!r} "
+                    "are not a PEM certificate chain and its private key"]
+    return []
+
+
+def _no_passphrase() -> bytes:
+    """An encrypted key is refused, never prompted for on the terminal (OpenSSL's
+    default when no password is given)."""
+    return b""
 
 
 def _parse_database_url(raw: str) -> str:

@@ -1,6 +1,9 @@
 """`serve --demo`: a platform owner with a leasable relay and a sub-dealer with
 its own gateway, so a new user can call the API at once, and an SMTP sink on
 the ports those gateways point at, which prints what a test send delivers.
+It also opens SMTP submission on 127.0.0.1:2587 (STARTTLS with a self-signed
+certificate made in the data directory) and creates a submission key for the
+sub-dealer at each start (a key is shown once), for the lines it prints.
 
 The credentials are fixed so that the README's curl lines work as written;
 they are for a local trial only, never for a reachable server. The seed (ids,
@@ -9,8 +12,14 @@ labels, ports) is what the README and the admin-panel harness rely on.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import ipaddress
+import os
+import shlex
 from collections.abc import AsyncIterator, Callable
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
@@ -22,6 +31,8 @@ from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.http import keys
 from navixy_panel.settings import Settings
+from navixy_panel.submission.runtime import SUBMISSION
+from navixy_panel.usecases import keys as key_usecases
 from navixy_panel.usecases import operator, sender_identity
 from navixy_panel.usecases.context import Context
 
@@ -31,6 +42,8 @@ RELAY_SMTP_PORT = 2525  # the owner's leasable "Platform relay" (gateway 1)
 OWN_SMTP_PORT = 1025  # the sub-dealer's bound "Own SMTP" (gateway 2)
 # `serve --demo-smtp-ports` may choose others, e.g. beside a demo already running.
 SINK_PORTS = (OWN_SMTP_PORT, RELAY_SMTP_PORT)
+SUBMISSION_PORT = 2587  # unless NAVIXY_PANEL_SUBMISSION_PORT says otherwise
+CERTIFICATE_DAYS = 365
 
 
 async def seed(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
@@ -64,12 +77,101 @@ async def seed(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
     return True
 
 
+async def demo_key(ctx: Context) -> str:
+    """A new submission key of the demo sub-dealer (one per start: a key is shown
+    once, only its digest is stored), for the lines that show how to submit."""
+    created = await key_usecases.create_key_for_login(ctx, DEALER[0], "demo")
+    return created.key
+
+
+def demo_submission(settings: Settings) -> Settings:
+    """SMTP submission on 127.0.0.1:2587 unless the environment chose a port, with a
+    self-signed certificate for localhost made in the data directory unless the
+    environment gave one."""
+    changes: dict[str, object] = {}
+    if settings.submission_port is None:
+        changes["submission_port"] = SUBMISSION_PORT
+    if settings.submission_tls_cert is None:
+        changes["submission_tls_cert"], changes["submission_tls_key"] = self_signed(
+            settings.data_dir / "demo-submission")
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """cert.pem and key.pem for localhost, 127.0.0.1 and ::1 in `folder`, made again
+    when missing or about to expire. Clients trust the certificate itself (it is its
+    own CA), e.g. `swaks --tls-ca-path cert.pem`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    now = dt.datetime.now(dt.UTC)
+    if cert_path.exists() and key_path.exists():
+        try:
+            found = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if found.not_valid_after_utc > now + dt.timedelta(days=7):
+                return cert_path, key_path
+        except ValueError:
+            pass
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "navixy-panel demo")])
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CERTIFICATE_DAYS))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256()))
+    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def submission_lines(key: str, port: int, cert: Path | None) -> list[str]:
+    """How to submit a message as the sub-dealer over SMTP, with swaks and with Python."""
+    ca = shlex.quote(str(cert.resolve())) if cert is not None else None
+    lines = [f"SMTP submission on 127.0.0.1:{port} (AUTH: login {DEALER[0]!r}, a submission "
+             f"key as the password); a new key of the sub-dealer: {key}",
+             "try (submits a message as the sub-dealer; the demo SMTP sink prints it once "
+             "delivered):",
+             f"  swaks --server 127.0.0.1 --port {port}"
+             + (f" --tls --tls-verify --tls-ca-path {ca}" if ca else "")
+             + f" --auth PLAIN --auth-user {DEALER[0]} --auth-password {key}"
+             " --from app@example.com --to customer@example.com"
+             " --header 'Subject: Hello over SMTP'"]
+    tls = (f" s.starttls(context=ssl.create_default_context(cafile={str(cert.resolve())!r}));"
+           if cert is not None else "")
+    lines.append(
+        "  python3 -c \"import smtplib, ssl; s = smtplib.SMTP('127.0.0.1', "
+        f"{port});{tls} s.login('{DEALER[0]}', '{key}'); print(s.sendmail('app@example.com', "
+        "['customer@example.com'], 'Subject: Hello over SMTP\\r\\n\\r\\nSent with "
+        "smtplib.\\r\\n')); s.quit()\"")
+    return lines
+
+
 def demo_ctx(port: int, smtp_ports: tuple[int, int] = SINK_PORTS
              ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         servers = await sink.start(smtp_ports)
         try:
-            _print(await seed(app[keys.CONTEXT], smtp_ports), port, sink.describe(servers))
+            context = app[keys.CONTEXT]
+            seeded = await seed(context, smtp_ports)
+            submission = app.get(SUBMISSION)
+            lines = None
+            if submission is not None and "starttls" in submission.ports:
+                lines = submission_lines(await demo_key(context), submission.ports["starttls"],
+                                         context.settings.submission_tls_cert)
+            _print(seeded, port, sink.describe(servers), lines)
             yield
         finally:
             await sink.stop(servers)
@@ -77,7 +179,8 @@ def demo_ctx(port: int, smtp_ports: tuple[int, int] = SINK_PORTS
     return ctx
 
 
-def _print(seeded: bool, port: int, sink_line: str | None) -> None:
+def _print(seeded: bool, port: int, sink_line: str | None,
+           submission: list[str] | None = None) -> None:
     base = f"http://127.0.0.1:{port}/v2/panel"
     print("demo data " + ("seeded" if seeded else "already present (database not empty)"))
     print(f"  platform owner: login {OWNER[0]!r} password {OWNER[1]!r}")
@@ -89,11 +192,17 @@ def _print(seeded: bool, port: int, sink_line: str | None) -> None:
           " | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"hash\"])')"
           f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list",
           flush=True)
+    for line in submission or ():
+        print(line, flush=True)
 
 
 def seed_and_print(url: str, settings: Settings, port: int,
                    smtp_ports: tuple[int, int] = SINK_PORTS) -> None:
     """For `serve --workers N`: the parent seeds once and runs the sink, before the
-    workers start."""
-    _print(with_context(url, settings, partial(seed, ports=smtp_ports)), port,
-           sink.start_in_thread(smtp_ports))
+    workers start (they open the submission port, sharing it)."""
+    seeded = with_context(url, settings, partial(seed, ports=smtp_ports))
+    lines = None
+    if settings.submission_port is not None:
+        lines = submission_lines(with_context(url, settings, demo_key),
+                                 settings.submission_port, settings.submission_tls_cert)
+    _print(seeded, port, sink.start_in_thread(smtp_ports), lines)

@@ -35,6 +35,7 @@ from navixy_panel.cli.common import (
 from navixy_panel.db import migrate
 from navixy_panel.resources import migrations_ctx
 from navixy_panel.settings import LOOPBACK_NETWORKS, Settings
+from navixy_panel.submission.runtime import ListenError
 
 
 def port_number(raw: str) -> int:
@@ -82,7 +83,9 @@ def add_commands(commands: Any) -> None:
                        help="on an empty database, create a platform owner and a sub-dealer "
                        "with gateways and print their logins; also run an SMTP sink on "
                        "127.0.0.1 ports 1025 and 2525 (where the demo gateways point) that "
-                       "prints every message it receives. For trying it locally only")
+                       "prints every message it receives, and SMTP submission on "
+                       "127.0.0.1:2587 (NAVIXY_PANEL_SUBMISSION_PORT to change it) with a "
+                       "self-signed certificate. For trying it locally only")
     serve.add_argument("--demo-smtp-ports", type=port_pair, default=(1025, 2525),
                        metavar="OWN,RELAY",
                        help="with --demo: the ports of the sub-dealer's Own SMTP and of the "
@@ -118,7 +121,7 @@ def add_commands(commands: Any) -> None:
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     from navixy_panel.app import create_app
-    from navixy_panel.cli.demo import demo_ctx
+    from navixy_panel.cli.demo import demo_ctx, demo_submission
 
     store: Store | None = None
     if not args.reuse_port:  # not a worker of `serve --workers N`: its parent checked it all
@@ -129,14 +132,15 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
         print(startup_line(store), flush=True)
         PROGRESS.doing = "starting"
     if args.demo:
-        settings = open_loopback_for_demo(settings)
+        settings = demo_submission(open_loopback_for_demo(settings))
     if args.workers > 1:
         from navixy_panel.cli import workers
 
         workers.run(args, settings)
         return
     settings = dataclasses.replace(settings, migrate_on_start=not args.no_migrate,
-                                   deliver=settings.deliver and not args.no_deliver)
+                                   deliver=settings.deliver and not args.no_deliver,
+                                   submission_reuse_port=args.reuse_port)
     app = create_app(settings)
     if args.demo:
         app.cleanup_ctx.append(demo_ctx(args.port, args.demo_smtp_ports))
@@ -147,6 +151,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> None:
                     **logs.RUNNER_KWARGS, reuse_port=args.reuse_port or None,
                     shutdown_timeout=30,
                     print=lambda message: print(message, flush=True))
+    except ListenError as exc:  # the SMTP submission port
+        raise StartupError(str(exc)) from None
     except OSError as exc:  # the port was taken while the database started
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise StartupError(describe_listen_error(exc, args.host, args.port)) from None
@@ -237,7 +243,11 @@ def run_deliver(args: argparse.Namespace, settings: Settings) -> None:
 
     async def main() -> None:
         runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
+        try:
+            await runner.setup()
+        except ListenError as exc:
+            await runner.cleanup()
+            raise StartupError(str(exc)) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

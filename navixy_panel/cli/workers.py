@@ -42,6 +42,13 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             "DATABASE_URL": url,
             "NAVIXY_PANEL_SMTP_ALLOWED_NETWORKS": ",".join(settings.smtp_allowed_networks),
             "NAVIXY_PANEL_SECRET_KEY": ",".join(deployment.secret_keys(settings)),
+            # What `serve --demo` chose for SMTP submission (the operator's own are
+            # in the environment already).
+            **{name: str(value) for name, value in (
+                ("NAVIXY_PANEL_SUBMISSION_PORT", settings.submission_port),
+                ("NAVIXY_PANEL_SUBMISSION_TLS_CERT", settings.submission_tls_cert),
+                ("NAVIXY_PANEL_SUBMISSION_TLS_KEY", settings.submission_tls_key))
+               if value is not None},
         }
         command = [sys.executable, "-m", "navixy_panel", "serve", "--host", args.host,
                    "--port", str(args.port), "--no-migrate", "--reuse-port",

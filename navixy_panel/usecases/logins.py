@@ -31,7 +31,7 @@ async def log_in(ctx: Context, *, login: str, password: str, client_address: str
     settings = ctx.settings
     window = settings.login_failure_window_seconds
     limits = ((login_failures_bucket(login), settings.login_failures_per_login),
-              (f"address-failures:{client_address}", settings.login_failures_per_address))
+              (address_failures_bucket(client_address), settings.login_failures_per_address))
     reserved: list[tuple[str, dt.datetime]] = []
     async with ctx.unit_of_work() as uow:
         for bucket, limit in limits:
@@ -64,6 +64,12 @@ def login_failures_bucket(login: str) -> str:
     """The counter of a login's failures, keyed by the login as typed (so an unknown
     login is counted too) and shared by both faces."""
     return f"login-failures:{login}"
+
+
+def address_failures_bucket(address: str) -> str:
+    """The counter of a client address's failures: panel logins on both faces and SMTP
+    AUTH (`usecases/submission_logins.py`) share it."""
+    return f"address-failures:{address}"
 
 
 def session_key(kind: str, secret: str) -> str:
