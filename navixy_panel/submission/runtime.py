@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -106,7 +107,7 @@ class Listener:
                 raise ListenError(
                     f"cannot listen for SMTP submission on "
                     f"{','.join(settings.submission_hosts)} port {port} "
-                    f"({exc.strerror or exc}); choose another port with {variable}, or "
+                    f"({_reason(exc)}); choose another port with {variable}, or "
                     "other addresses with NAVIXY_PANEL_SUBMISSION_HOST") from None
             self.servers.append(server)
             self.ports[kind] = int(server.sockets[0].getsockname()[1])
@@ -131,6 +132,11 @@ class Listener:
         for server in self.servers:
             await server.wait_closed()
         self.servers.clear()
+
+
+def _reason(error: OSError) -> str:
+    """asyncio wraps a bind error in one whose text names the address again."""
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 def _is_loopback_host(host: str) -> bool:
