@@ -56,18 +56,19 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     blocks = walkthrough.blocks()
     assert [block.heading for block in blocks] == [
         "Trying the Navixy face", "Managing gateways", "Trying the Webitel face",
-        "Trying the command line"]
+        "Trying the command line", "Submitting over SMTP"]
     # Ports of its own: a `serve --demo` may be running beside the suite on the
-    # README's 8080, 1025 and 2525; the blocks are rewritten to these.
-    port, own_smtp, relay_smtp = free_ports(3)
+    # README's 8080, 1025, 2525 and 2587; the blocks are rewritten to these.
+    port, own_smtp, relay_smtp, submission = free_ports(4)
     sink_line = f"demo SMTP sink 127.0.0.1:{own_smtp}: message from "
     env = {**os.environ}
     for name in DATABASE_VARIABLES:
         env.pop(name, None)
+    server_env = {**env, "NAVIXY_PANEL_SUBMISSION_PORT": str(submission)}
     work = folder / "work"
     server = subprocess.Popen([".venv/bin/navixy-panel", "serve", "--demo", "--port", str(port),
                                "--demo-smtp-ports", f"{own_smtp},{relay_smtp}"],
-                              cwd=work, env=env, stdout=subprocess.PIPE,
+                              cwd=work, env=server_env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     output = Output(server)
     try:
@@ -75,14 +76,15 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
         for attempt in (1, 2):
             received = output.text().count(sink_line)
             for block in blocks:
-                done, problems = walkthrough.run(block, (port, own_smtp, relay_smtp), cwd=work,
-                                                 env=env)
+                done, problems = walkthrough.run(block, (port, own_smtp, relay_smtp, submission),
+                                                 cwd=work, env=env)
                 assert not problems and not done.stderr, (
                     f"run {attempt}, block {block.heading!r}:\n  "
                     + "\n  ".join(problems) + f"\nstderr: {done.stderr}")
-            # one message from "Managing gateways", one from the Webitel face
-            deadline = time.monotonic() + 5
-            while output.text().count(sink_line) < received + 2:
+            # one message from "Managing gateways", one from the Webitel face, one
+            # submitted over SMTP (delivered a moment after its 250)
+            deadline = time.monotonic() + 10
+            while output.text().count(sink_line) < received + 3:
                 assert time.monotonic() < deadline, output.text()
                 time.sleep(0.1)
     finally:
@@ -99,6 +101,7 @@ def test_readme_walkthrough_runs_twice_as_written(folder: Path) -> None:
     assert "login 'dealer' password 'dealer-demo-password'" in text
     assert "  | Subject: Test message from navixy-panel" in text
     assert "  | To: ops@example.org" in text
+    assert "  | Subject: Invoice 42" in text and "  | Reply-To: billing@platform.example" in text
     assert "alembic" not in text
     assert "Traceback" not in text
     assert text.count("running as root") <= 1  # serve's warning only, not every command's

@@ -4,6 +4,7 @@ offers, AUTH, the answer to each command, and that a refused message queues noth
 from __future__ import annotations
 
 import asyncio
+import base64
 import smtplib
 
 import pytest
@@ -83,7 +84,6 @@ async def test_auth_login_with_an_initial_response(mail) -> None:  # type: ignor
     client, _api, ids, port = mail
     key = await new_key(client, ids["dealer"])
     session = await smtp.connect(port)
-    import base64
     user = base64.b64encode(b"dealer").decode()
     assert await smtp.command(session, "AUTH", "LOGIN", user) == (334, "UGFzc3dvcmQ6")
     assert await smtp.command(session, base64.b64encode(key.encode()).decode()) == (
@@ -247,6 +247,17 @@ async def test_over_the_size_limit(mail) -> None:  # type: ignore[no-untyped-def
     assert await smtp.queued(api) == 0
 
 
+async def test_a_line_over_1000_octets(mail) -> None:  # type: ignore[no-untyped-def]
+    client, api, ids, port = mail
+    key = await new_key(client, ids["dealer"])
+    raw = b"Subject: long\r\n\r\n" + b"x" * 1000 + b"\r\n"
+    assert await smtp.submit(port, "dealer", key, raw) == (
+        500, "Line too long (see RFC5321 4.5.3.1.6)")
+    raw = b"Subject: long enough\r\n\r\n" + b"x" * 998 + b"\r\n"
+    assert (await smtp.submit(port, "dealer", key, raw))[0] == 250
+    assert await smtp.queued(api) == 1
+
+
 async def test_quota_is_452(make_client, api: Api) -> None:
     client = await make_client(submission_port=0, dealer_queue_quota=2)
     api.client = client
@@ -273,7 +284,6 @@ async def test_disconnect_before_the_final_dot(mail) -> None:  # type: ignore[no
     client, api, ids, port = mail
     key = await new_key(client, ids["dealer"])
     reader, writer = await asyncio.open_connection(smtp.HOST, port)
-    import base64
     blob = base64.b64encode(f"\0dealer\0{key}".encode())
     writer.write(b"EHLO test\r\nAUTH PLAIN " + blob + b"\r\nMAIL FROM:<a@example.com>\r\n"
                  b"RCPT TO:<b@example.com>\r\nDATA\r\n")

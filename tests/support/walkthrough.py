@@ -2,8 +2,8 @@
 
 A block marked `<!-- walkthrough -->` before its ```sh fence is run as one bash
 script (`-e -o pipefail`), with the ports `serve --demo` uses by default (8080 for
-HTTP, 1025 and 2525 for the demo gateways and the SMTP sink) replaced by those of
-the service under test, so that the test can run beside a demo already running.
+HTTP, 1025 and 2525 for the demo gateways and the SMTP sink, 2587 for SMTP
+submission) replaced by those of the service under test, so that the test can run beside a demo already running.
 Each answer the README promises is a `# → text` comment after the commands that
 print it; a following line starting with `#    ` continues it. Consecutive `# →`
 lines are the lines of one output, in order. In `text`, `…` stands for anything;
@@ -25,8 +25,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 README = PROJECT / "README.md"
 DOCS = PROJECT / "docs"
-# `serve --demo`'s defaults as the README writes them: HTTP, then --demo-smtp-ports.
-DEMO_PORTS = (8080, 1025, 2525)
+# `serve --demo`'s defaults as the README writes them: HTTP, then --demo-smtp-ports, then
+# SMTP submission (NAVIXY_PANEL_SUBMISSION_PORT).
+DEMO_PORTS = (8080, 1025, 2525, 2587)
+Ports = tuple[int, int, int, int]
 MARKER = "<!-- walkthrough -->"
 PROMISE = "# → "
 CONTINUED = "#    "
@@ -77,13 +79,14 @@ def _blocks(document: Path) -> list[Block]:
     return found
 
 
-def with_ports(code: str, ports: tuple[int, int, int]) -> str:
+def with_ports(code: str, ports: Ports) -> str:
     """`code` with each of DEMO_PORTS replaced by the matching one of `ports`."""
     given = dict(zip(DEMO_PORTS, ports, strict=True))
-    return re.sub(r"\b(8080|1025|2525)\b", lambda found: str(given[int(found[1])]), code)
+    return re.sub(r"\b(8080|1025|2525|2587)\b", lambda found: str(given[int(found[1])]),
+                  code)
 
 
-def script(block: Block, ports: tuple[int, int, int]) -> Script:
+def script(block: Block, ports: Ports) -> Script:
     code = with_ports(block.code, ports)
     out: list[str] = [PRELUDE]
     promises: list[list[str]] = []
@@ -127,9 +130,10 @@ def check(result: Script, stdout: str) -> list[str]:
     return problems
 
 
-def run(block: Block, ports: tuple[int, int, int], cwd: Path | None = None,
+def run(block: Block, ports: Ports, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Runs `block` against the service on `ports` (HTTP, own SMTP, relay SMTP)."""
+    """Runs `block` against the service on `ports` (HTTP, own SMTP, relay SMTP, SMTP
+    submission)."""
     made = script(block, ports)
     done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", made.text], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=180)
