@@ -98,6 +98,8 @@ class Handler:
     def __init__(self, context: Context, metrics: SubmissionMetrics) -> None:
         self.context, self.metrics = context, metrics
         self.max_bytes = context.settings.message_max_bytes
+        # Messages being queued, whether or not their session is still there.
+        self.pending: set[asyncio.Task[str]] = set()
 
     async def handle_AUTH(self, server: Any, session: Any, envelope: Any,  # noqa: N802
                           args: list[str]) -> str | None:
@@ -160,9 +162,21 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        """The whole message has arrived (its final `.`), so it is queued even if the
+        client goes away meanwhile: the commit is shielded from the session's end, and
+        at worst a client that never read the 250 sends the message again."""
+        server.busy = True
+        task = asyncio.get_running_loop().create_task(self._queue(session, envelope))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            server.busy = False
+
+    async def _queue(self, session: Any, envelope: Any) -> str:
         credentials: Credentials = session.auth_data
         raw: bytes = envelope.original_content
-        server.busy = True
         try:
             found = await headers.read(raw)
             submission = Submission(to=tuple(envelope.rcpt_tos), subject=found.subject,
@@ -183,8 +197,6 @@ class Handler:
             self.metrics.message("unavailable")
             _log_failure("DATA", exc)
             return TRY_LATER
-        finally:
-            server.busy = False
         self.metrics.message(ACCEPTED)
         return f"250 2.0.0 OK queued as {accepted.id}"
 

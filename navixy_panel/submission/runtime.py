@@ -124,7 +124,8 @@ class Listener:
         await asyncio.gather(*(session.close_idle(SHUTTING_DOWN)
                                for session in list(self.sessions)))
         deadline = clock() + grace
-        while any(session.busy for session in self.sessions) and clock() < deadline:
+        while (self.handler.pending or any(session.busy for session in self.sessions)
+               ) and clock() < deadline:
             await asyncio.sleep(0.05)
         for session in list(self.sessions):
             if session.transport is not None:

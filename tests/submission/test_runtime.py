@@ -5,6 +5,7 @@ session limit, shutdown, and `navixy-panel deliver` with a listener."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -175,6 +176,35 @@ async def test_shutdown_answers_the_message_being_queued(make_client, api: Api) 
     await stopping
     assert await idle.read() == b"421 4.3.2 Service shutting down: try again later\r\n"
     assert not listener.sessions and await smtp.queued(api) == 1
+
+
+async def test_a_finished_message_is_queued_though_the_client_left(make_client,
+                                                                   api: Api) -> None:
+    """The final `.` arrived: the message is committed even if the client disconnects
+    before it reads the 250."""
+    client = await make_client(submission_port=0)
+    api.client = client
+    key = await new_key(client, await api.dealer("dealer"))
+    listener = smtp.listener(client)
+    async with api.db() as blocker, blocker.begin():
+        await blocker.execute(text("LOCK TABLE mail_messages IN EXCLUSIVE MODE"))
+        reader, writer = await asyncio.open_connection(smtp.HOST, smtp.port(client))
+        writer.write(b"EHLO test\r\nAUTH PLAIN " + base64.b64encode(f"\0dealer\0{key}".encode())
+                     + b"\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                     b"DATA\r\n")
+        seen = b""
+        while b"354" not in seen:
+            seen += await reader.read(4096)
+        writer.write(b"Subject: left early\r\n\r\nbody\r\n.\r\n")
+        await writer.drain()
+        while not listener.handler.pending:
+            await asyncio.sleep(0.01)
+        writer.close()
+        await asyncio.sleep(0.2)
+    while listener.handler.pending:
+        await asyncio.sleep(0.01)
+    rows = await api.sql("SELECT subject FROM mail_messages")
+    assert [row.subject for row in rows] == ["left early"]
 
 
 async def test_deliver_command_runs_the_listener(api: Api, database_url: str) -> None:
