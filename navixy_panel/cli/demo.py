@@ -22,6 +22,7 @@ from navixy_panel.domain.gateways import GatewayInput
 from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.http import keys
 from navixy_panel.settings import Settings
+from navixy_panel.usecases import keys as keys_usecases
 from navixy_panel.usecases import operator, sender_identity
 from navixy_panel.usecases.context import Context
 
@@ -29,6 +30,9 @@ OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
 RELAY_SMTP_PORT = 2525  # the owner's leasable "Platform relay" (gateway 1)
 OWN_SMTP_PORT = 1025  # the sub-dealer's bound "Own SMTP" (gateway 2)
+# The sub-dealer's submission key: fixed, like the passwords, so the README's lines work
+# as written. Never use it (or `serve --demo`) on a reachable server.
+DEMO_KEY = "npk_demo-key-for-a-local-trial-only-not-secret0"
 # `serve --demo-smtp-ports` may choose others, e.g. beside a demo already running.
 SINK_PORTS = (OWN_SMTP_PORT, RELAY_SMTP_PORT)
 
@@ -64,12 +68,26 @@ async def seed(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
     return True
 
 
+async def demo_key(ctx: Context) -> str:
+    """The demo dealer's submission key, created on first use (also in a database seeded
+    by an older version); both ways in (HTTP and SMTP) print lines with it."""
+    await keys_usecases.ensure_key(ctx, DEALER[0], DEMO_KEY, "demo")
+    return DEMO_KEY
+
+
+async def seed_all(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
+    seeded = await seed(ctx, ports)
+    await demo_key(ctx)
+    return seeded
+
+
 def demo_ctx(port: int, smtp_ports: tuple[int, int] = SINK_PORTS
              ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         servers = await sink.start(smtp_ports)
         try:
-            _print(await seed(app[keys.CONTEXT], smtp_ports), port, sink.describe(servers))
+            _print(await seed_all(app[keys.CONTEXT], smtp_ports), port,
+                   sink.describe(servers))
             yield
         finally:
             await sink.stop(servers)
@@ -87,13 +105,18 @@ def _print(seeded: bool, port: int, sink_line: str | None) -> None:
     print("try (logs in as the sub-dealer and lists its gateways):")
     print(f"  H=$(curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth"
           " | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"hash\"])')"
-          f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list",
-          flush=True)
+          f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list")
+    print(f"  sub-dealer's submission key: {DEMO_KEY}")
+    print("try (queues a message for the sub-dealer; the sink prints it once delivered):")
+    print(f"  curl -s -H 'Authorization: Bearer {DEMO_KEY}' -H 'Content-Type: application/json'"
+          " -d '{\"to\": [\"customer@example.com\"], \"subject\": \"Hello\", "
+          "\"text\": \"A first message.\"}' "
+          f"http://127.0.0.1:{port}/mail/v1/messages", flush=True)
 
 
 def seed_and_print(url: str, settings: Settings, port: int,
                    smtp_ports: tuple[int, int] = SINK_PORTS) -> None:
     """For `serve --workers N`: the parent seeds once and runs the sink, before the
     workers start."""
-    _print(with_context(url, settings, partial(seed, ports=smtp_ports)), port,
+    _print(with_context(url, settings, partial(seed_all, ports=smtp_ports)), port,
            sink.start_in_thread(smtp_ports))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import Dealer, SubmissionKey
@@ -49,6 +50,14 @@ async def create_key(session: AsyncSession, *, dealer_id: int, label: str,
         .returning(SubmissionKey.id))
     assert key_id is not None
     return key_id
+
+
+async def create_key_if_absent(session: AsyncSession, *, dealer_id: int, label: str,
+                               digest: bytes) -> None:
+    """The demo's fixed key: created once, left as it is afterwards (revoked included)."""
+    await session.execute(
+        pg_insert(SubmissionKey).values(dealer_id=dealer_id, label=label, digest=digest)
+        .on_conflict_do_nothing(index_elements=["digest"]))
 
 
 async def list_keys(session: AsyncSession, *, dealer_id: int | None,

@@ -91,6 +91,19 @@ async def create_key_for_login(ctx: Context, login: str, label: str) -> CreatedK
         return await _create(uow, dealer.id, label)
 
 
+async def ensure_key(ctx: Context, login: str, secret: str, label: str) -> None:
+    """A key whose value is fixed in advance: only `serve --demo`'s, so the README's
+    lines work as written (like the demo's fixed passwords, for a local trial only)."""
+    if _KEY_RE.fullmatch(secret) is None:
+        raise InvalidInput.of("key", "Not a submission key.")
+    async with ctx.unit_of_work() as uow:
+        dealer = await dealers.get_dealer(uow.session, login)
+        if dealer is None:
+            raise NotFound(f"dealer {login!r} does not exist")
+        await store.create_key_if_absent(uow.session, dealer_id=dealer.id, label=label,
+                                         digest=_digest(secret))
+
+
 def _info(row: StoredKey) -> KeyInfo:
     return KeyInfo(row.id, row.dealer_id, row.dealer_login, row.label,
                    row.created_at.isoformat(),
