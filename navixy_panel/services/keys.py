@@ -104,12 +104,15 @@ async def touch_key(session: AsyncSession, key_id: int) -> None:
     The row is taken with SKIP LOCKED: this runs inside the submitting transaction,
     and simultaneous submissions with one key would otherwise queue behind whichever
     of them locked the row first, until it commits. A skipped touch loses nothing:
-    the other transaction is recording the same minute."""
+    the other transaction is recording the same minute. The lock is FOR NO KEY UPDATE
+    (`key_share`), the one an UPDATE of a non-key column takes anyway: a plain FOR UPDATE
+    would also block the foreign-key check of another submission's INSERT (KEY SHARE),
+    which deadlocked with the quota's lock under concurrency."""
     due = (select(SubmissionKey.id)
            .where(SubmissionKey.id == key_id,
                   or_(SubmissionKey.last_used_at.is_(None),
                       SubmissionKey.last_used_at < func.now() - TOUCH_EVERY))
-           .with_for_update(skip_locked=True)
+           .with_for_update(skip_locked=True, key_share=True)
            .scalar_subquery())
     await session.execute(update(SubmissionKey).where(SubmissionKey.id == due)
                           .values(last_used_at=func.now()))
