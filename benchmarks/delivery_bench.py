@@ -61,6 +61,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import shutil
 import signal
 import sys
@@ -173,8 +174,9 @@ class Run:
         else:
             return self.n1(index, messages)
         seconds = self.wait_at_sinks(row, base, messages, started)
-        if row == "P1" and not postfix.queue_is_empty(self.work_dir):
-            raise BenchError("P1: Postfix's queue is not empty after every message arrived")
+        if row == "P1" and not postfix.queue_empties(self.work_dir):
+            raise BenchError("P1: Postfix's queue still holds messages 10 s after the sinks "
+                             f"had them all\n{postfix.log_tail(self.work_dir)}")
         return Round(row, index, messages, seconds, ingest if row == "P1" else None)
 
     def n1(self, index: int, messages: int) -> Round:
@@ -190,9 +192,21 @@ class Run:
                                  f"submissions refused ({dict(result.refused)}); first: "
                                  f"{result.first_refusal}")
         acknowledged = len(result.acknowledged)
-        seconds = self.wait_at_sinks("N1", base, acknowledged, result.started)
+        sample = random.Random(index).sample(sorted(result.message_ids.values()),
+                                             min(5, len(result.message_ids)))
+        try:
+            seconds = self.wait_at_sinks("N1", base, acknowledged, result.started)
+        except BenchError as exc:
+            states = self.service.statuses(self.key, sample, within=0)
+            raise BenchError(f"{exc}; some of its messages by GET /mail/v1/messages/ID: "
+                             + "; ".join(f"{k}: {v}" for k, v in states.items())) from None
         if index:  # not the warm-up
             self.n1_cpu.add(meter.stop())
+        # The service's own word must agree with the sinks'.
+        states = self.service.statuses(self.key, sample)
+        if any(state != "sent" for state in states.values()):
+            self.failures.append(f"N1 round {index}: every message was at the sinks, but "
+                                 f"GET /mail/v1/messages/ID says {states}")
         return Round("N1", index, acknowledged, seconds, result.seconds)
 
     # ----------------------------------------------------------------- timed rows
@@ -321,8 +335,12 @@ class Run:
               f"at the kill; everything acknowledged was at the sink "
               f"{recovered:.1f} s after the kill", flush=True)
         if missing:
-            self.failures.append(f"kill: {len(missing)} acknowledged messages lost, e.g. "
-                                 f"{sorted(missing)[:5]}")
+            assert self.service is not None
+            sample = [result.message_ids[token] for token in sorted(missing)[:5]
+                      if token in result.message_ids]
+            self.failures.append(f"kill: {len(missing)} acknowledged messages lost; some by "
+                                 f"GET /mail/v1/messages/ID: "
+                                 f"{self.service.statuses(self.key, sample, within=0)}")
 
     def restart_watched(self, **extra: str) -> None:
         assert self.service is not None
@@ -381,14 +399,19 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
             run.sinks.start()
             run.service = Service(processes, db, env)
             with postfix.running(work_dir, run.sinks.ports) as run.postfix_port:
-                service = run.service.start()
-                run.sampler.watch("service 1", service.pid)
                 run.sampler.start()
-                api, probe = run.service.has_submission_api(run.key, run.platform.dealer_ids[0])
+                try:
+                    service = run.service.start()
+                except BenchError as exc:  # the other rows still say something
+                    api, probe = False, "`serve` did not start"
+                    run.failures.append(f"the service did not start: {exc}")
+                else:
+                    run.sampler.watch("service 1", service.pid)
+                    api, probe = run.service.has_submission_api(run.key,
+                                                                run.platform.dealer_ids[0])
                 rows = ROWS if api else ROWS[:-1]
                 if not api:
-                    print(f"N rows: n/a, this build has no POST /mail/v1/messages ({probe})",
-                          flush=True)
+                    print(f"N rows: n/a ({probe})", flush=True)
                 if args.warmup:
                     for row in rows:
                         run.row(row, 0, args.warmup)

@@ -83,8 +83,11 @@ smtp_connection_cache_on_demand = yes
 
 
 def _master_pid(folder: Path) -> int | None:
-    with contextlib.suppress(OSError, ValueError):
-        return int((folder / "queue" / "pid" / "master.pid").read_text().split()[0])
+    """The pid of the instance's master while it runs (its pid file outlives it)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((folder / "queue" / "pid" / "master.pid").read_text().split()[0])
+        os.kill(pid, 0)
+        return pid
     return None
 
 
@@ -144,11 +147,18 @@ def running(work_dir: Path, sink_ports: list[int]) -> Iterator[int]:
         stop(folder)
 
 
-def queue_is_empty(work_dir: Path) -> bool:
-    """No file left in the queue's message folders (what `mailq` would list)."""
+def queue_empties(work_dir: Path, timeout: float = 10.0) -> bool:
+    """Whether no file is left in the queue's message folders (what `mailq` would list)
+    within `timeout`: qmgr removes a queue file only after the smtp client reported the
+    sink's 250, a moment after the sink counted it."""
     queue = work_dir / "postfix" / "queue"
-    return not any(path.is_file() for name in ("incoming", "active", "deferred", "maildrop")
-                   for path in (queue / name).rglob("*"))
+    deadline = time.monotonic() + timeout
+    while any(path.is_file() for name in ("incoming", "active", "deferred", "maildrop")
+              for path in (queue / name).rglob("*")):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def log_tail(work_dir: Path, lines: int = 20) -> str:

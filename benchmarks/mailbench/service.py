@@ -17,6 +17,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +182,31 @@ class Service:
             self.processes.stop(self.process, self.log_name)  # forgets it
             self.process = None
 
+    def statuses(self, key: str, message_ids: list[str], *,
+                 within: float = 5.0) -> dict[str, str]:
+        """`GET /mail/v1/messages/{id}` of each: its status (and reason, last reply), read
+        again for up to `within` seconds while any is not `sent` (the service marks a
+        message sent just after the relay's 250, a moment after the sink counted it)."""
+        deadline = time.monotonic() + within
+        while True:
+            found = {}
+            for message_id in message_ids:
+                status, answer = http(f"{self.url}/mail/v1/messages/{message_id}",
+                                      headers={"Authorization": f"Bearer {key}"})
+                if status != 200:
+                    found[message_id] = f"HTTP {status} {answer[:200].decode(errors='replace')}"
+                    continue
+                view = orjson.loads(answer)
+                found[message_id] = view["status"]
+                if view["status"] != "sent":
+                    attempts = view.get("attempts") or [{}]
+                    found[message_id] += (f" (reason {view.get('reason')}, last attempt "
+                                          f"{attempts[-1]})")
+            if all(value == "sent" for value in found.values()) \
+                    or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
     def has_submission_api(self, key: str, dealer_id: int) -> tuple[bool, str]:
         """Whether this build takes `POST /mail/v1/messages` (a 404 says it has no such
         route); submits nothing (an empty `to` is refused by any build that has it)."""
@@ -191,4 +217,6 @@ class Service:
         text = f"HTTP {status} {answer[:200].decode(errors='replace')}"
         if status in (401, 403):
             raise BenchError(f"the submission API refused the benchmark's key: {text}")
-        return status != 404, text
+        if status == 404:
+            return False, f"this build has no POST /mail/v1/messages: {text}"
+        return True, text
