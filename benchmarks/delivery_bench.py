@@ -64,6 +64,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,6 +90,7 @@ from platform_bench import (
     child_env,
     database,
     median,
+    summarize_profile,
     vm_hwm,
 )
 
@@ -342,6 +344,31 @@ class Run:
                                  f"GET /mail/v1/messages/ID: "
                                  f"{self.service.statuses(self.key, sample, within=0)}")
 
+    def profile(self, folder: Path) -> None:
+        """One more N1 round with py-spy sampling the service (200 Hz, not stopping it)."""
+        assert self.service is not None and self.service.process is not None
+        py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy") or shutil.which(
+            "py-spy", path=str(Path(sys.executable).parent))
+        if py_spy is None:
+            raise BenchError("--profile needs py-spy: pip install py-spy (or set PY_SPY)")
+        folder.mkdir(parents=True, exist_ok=True)
+        raw = folder / "N1.collapsed"
+        recorder = subprocess.Popen(
+            [py_spy, "record", "--pid", str(self.service.process.pid), "--rate", "200",
+             "--format", "raw", "--nonblocking", "-o", str(raw)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            r = self.n1(0, self.args.messages)
+        finally:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes its stacks on Ctrl-C
+            _, err = recorder.communicate(timeout=120)
+        print(f"\nprofile of one N1 round under py-spy: {r.rate:.0f} msg/s (ingest "
+              f"{r.ingest_rate or 0:.0f}/s); stacks in {raw}")
+        if not raw.exists():
+            print(f"  py-spy failed: {err.decode(errors='replace')[-500:]}")
+            return
+        summarize_profile(raw)
+
     def restart_watched(self, **extra: str) -> None:
         assert self.service is not None
         process = self.service.start(**extra)
@@ -429,6 +456,8 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
                 print(f"other processes used {share:.0f}% of one core during these rounds"
                       + (" (noisy: other work shared the CPUs)" if share > 10 else ""),
                       flush=True)
+                if args.profile is not None and api:
+                    run.profile(args.profile)
                 run.service.stop()
             run.sinks.stop()
             n1 = median([r.rate for r in run.rounds if r.row == "N1"])
@@ -536,6 +565,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", metavar="URL",
                         help="a PostgreSQL server to create a throwaway database on "
                         "(default: an embedded PostgreSQL in the temporary folder)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the rounds, one more N1 round under py-spy (pip install "
+                        "py-spy; or PY_SPY=path), stacks in DIR and the top frames printed")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (logs) instead of deleting it")
