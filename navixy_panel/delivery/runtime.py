@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -14,7 +14,8 @@ from navixy_panel.http import keys
 DELIVERER = web.AppKey("deliverer", Deliverer)
 
 
-def delivery_ctx(metrics: DeliveryMetrics):  # type: ignore[no-untyped-def]
+def delivery_ctx(metrics: DeliveryMetrics
+                 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Starts after the context exists and stops before it goes: lanes record what
     they sent and hand back the rest while the database is still there."""
 

@@ -28,7 +28,6 @@ import asyncpg
 from navixy_panel.delivery.metrics import DeliveryMetrics
 from navixy_panel.domain.errors import SendFailed
 from navixy_panel.mail import destinations, mailer
-from navixy_panel.services.queue import WAKE_CHANNEL
 from navixy_panel.usecases import delivery as uc
 from navixy_panel.usecases.context import Context
 
@@ -107,11 +106,11 @@ class Deliverer:
             # A second connection to a gateway only once its first is busy (it claimed).
             if busy.get(gateway_id, 0) >= cap:
                 continue
-            lane = await uc.take_slot(self.ctx, gateway_id, self.holder)
-            if lane is None:
+            taken = await uc.take_slot(self.ctx, gateway_id, self.holder)
+            if taken is None:
                 continue
-            task = asyncio.create_task(self._run_lane(lane), name=f"lane-{gateway_id}")
-            self.lanes[task] = lane
+            task = asyncio.create_task(self._run_lane(taken), name=f"lane-{gateway_id}")
+            self.lanes[task] = taken
             task.add_done_callback(self._lane_done)
             busy[gateway_id] = busy.get(gateway_id, 0) + 1
             free -= 1
@@ -133,7 +132,7 @@ class Deliverer:
             connection = None
             try:
                 connection = await asyncpg.connect(self.listen_dsn, timeout=5)
-                await connection.add_listener(WAKE_CHANNEL, lambda *args: self.wake())
+                await connection.add_listener(uc.WAKE_CHANNEL, lambda *args: self.wake())
                 while not connection.is_closed():
                     await asyncio.sleep(5)
                     await connection.execute("SELECT 1")
@@ -171,8 +170,9 @@ class Lane:
     def __init__(self, owner: Deliverer, lane: uc.Lane) -> None:
         self.owner, self.lane, self.ctx = owner, lane, owner.ctx
         settings = self.ctx.settings
-        self.retry = {"retry_base": settings.delivery_retry_base_seconds,
-                      "max_age": settings.delivery_max_age_seconds}
+        self.retry: dict[str, float] = {
+            "retry_base": settings.delivery_retry_base_seconds,
+            "max_age": settings.delivery_max_age_seconds}
         # Each message gets at most a third of the lease, so a batch is extended in time.
         self.message_seconds = settings.delivery_lease_seconds / 3
         self.connection: mailer.Connection | None = None
