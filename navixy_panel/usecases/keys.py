@@ -151,7 +151,8 @@ async def holder_in(uow: UnitOfWork, secret: str, *, login: str | None = None) -
     if (found is None or found.block_status != NOT_BLOCKED
             or (login is not None and found.login != login)):
         raise BadCredentials()
-    await store.touch_key(uow.session, found.key_id)
+    if found.touch_due:
+        await store.touch_key(uow.session, found.key_id)
     return KeyHolder(key_id=found.key_id, dealer_id=found.dealer_id)
 
 
