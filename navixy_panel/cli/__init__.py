@@ -84,7 +84,7 @@ delivery (docs/delivery.md):
   NAVIXY_PANEL_MESSAGE_MAX_BYTES largest submitted message, decoded (default: 10485760)
   NAVIXY_PANEL_DEALER_QUEUE_QUOTA
                                  unfinished messages per dealer (default: 10000)
-  NAVIXY_PANEL_KEY_RATE          submissions per second per key and instance (default: 200)
+  NAVIXY_PANEL_KEY_RATE          submissions per second per key and instance (default: 1000)
   NAVIXY_PANEL_DELIVERY_CONNECTIONS_PER_GATEWAY
                                  SMTP connections to one gateway, all instances together
                                  (default: 4)

@@ -88,7 +88,7 @@ async def revoke_key(session: AsyncSession, *, key_id: int, dealer_id: int | Non
     return await session.scalar(query) is not None
 
 
-async def find_live_key(session: AsyncSession, digest: bytes) -> KeyOwner | None:
+async def find_live_key(session: raw.Db, digest: bytes) -> KeyOwner | None:
     """The unrevoked key with this digest and its dealer (by the unique index), or None;
     on every submission, so on the raw connection (services/raw.py)."""
     connection = await raw.connection(session)
@@ -100,7 +100,7 @@ async def find_live_key(session: AsyncSession, digest: bytes) -> KeyOwner | None
     return None if row is None else KeyOwner(row[0], row[1], row[2], row[3], row[4])
 
 
-async def touch_key(session: AsyncSession, key_id: int) -> None:
+async def touch_key(session: raw.Db, key_id: int) -> None:
     """Records that the key was used, at most once a minute, so a busy key does not
     write its row on every message.
 
@@ -118,7 +118,7 @@ async def touch_key(session: AsyncSession, key_id: int) -> None:
         "interval '1 minute') FOR NO KEY UPDATE SKIP LOCKED)", key_id)
 
 
-async def dealer_in_subtree(session: AsyncSession, *, root_id: int,
+async def dealer_in_subtree(session: raw.Db, *, root_id: int,
                             dealer: str | int) -> int | None:
     """The id of `dealer` (a login or an id) if it is `root_id` or below it at any depth;
     None otherwise, whether or not it exists.

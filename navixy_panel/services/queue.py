@@ -47,7 +47,7 @@ class Stored:
     duplicate: bool
 
 
-async def find_idempotent(session: AsyncSession, dealer_id: int, key: str) -> Stored | None:
+async def find_idempotent(session: raw.Db, dealer_id: int, key: str) -> Stored | None:
     """The message an idempotency key named within the last 24 hours."""
     connection = await raw.connection(session)
     row = await connection.fetchrow(
@@ -57,7 +57,7 @@ async def find_idempotent(session: AsyncSession, dealer_id: int, key: str) -> St
     return None if row is None else Stored(row[0], row[1], True)
 
 
-async def unfinished_count(session: AsyncSession, dealer_id: int, limit: int) -> int:
+async def unfinished_count(session: raw.Db, dealer_id: int, limit: int) -> int:
     """At most `limit`: counting further would only cost time."""
     connection = await raw.connection(session)
     return int(await connection.fetchval(
@@ -65,7 +65,7 @@ async def unfinished_count(session: AsyncSession, dealer_id: int, limit: int) ->
         f"AND {_DUE} LIMIT $2) AS unfinished", dealer_id, limit) or 0)
 
 
-async def over_quota(session: AsyncSession, dealer_id: int, quota: int) -> bool:
+async def over_quota(session: raw.Db, dealer_id: int, quota: int) -> bool:
     count = await unfinished_count(session, dealer_id, quota)
     if count < quota - QUOTA_MARGIN:
         return False
@@ -75,7 +75,7 @@ async def over_quota(session: AsyncSession, dealer_id: int, quota: int) -> bool:
     return await unfinished_count(session, dealer_id, quota) >= quota
 
 
-async def insert_message(session: AsyncSession, *, dealer_id: int, key_id: int | None,
+async def insert_message(session: raw.Db, *, dealer_id: int, key_id: int | None,
                          priority: int, idempotency_key: str | None, message_id: str,
                          subject: str, recipients: list[dict[str, Any]], content: bytes,
                          size: int) -> Stored | None:
@@ -96,12 +96,13 @@ async def insert_message(session: AsyncSession, *, dealer_id: int, key_id: int |
     return Stored(row[0], d.QUEUED, False)
 
 
-async def free_idempotency_key(session: AsyncSession, dealer_id: int, key: str) -> None:
+async def free_idempotency_key(session: raw.Db, dealer_id: int, key: str) -> None:
     """A key last used more than 24 hours ago may name a new message."""
-    await session.execute(text(
-        "UPDATE mail_messages SET idempotency_key = NULL WHERE dealer_id = :dealer AND "
-        "idempotency_key = :key AND created_at <= now() - make_interval(hours => :hours)"),
-        {"dealer": dealer_id, "key": key, "hours": d.IDEMPOTENCY_HOURS})
+    connection = await raw.connection(session)
+    await connection.execute(
+        "UPDATE mail_messages SET idempotency_key = NULL WHERE dealer_id = $1 AND "
+        "idempotency_key = $2 AND created_at <= now() - make_interval(hours => $3)",
+        dealer_id, key, d.IDEMPOTENCY_HOURS)
 
 
 # ---- the delivery side -------------------------------------------------------------

@@ -15,8 +15,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# What the hot-path services take: a unit of work's SQLAlchemy session, or the plain
+# asyncpg connection of a raw unit of work (`ctx.unit_of_work(raw=True)`).
+Db = Any
 
-async def connection(session: AsyncSession) -> Any:
+
+async def connection(session: Db) -> Any:
     """The asyncpg connection under the session's transaction, begun if it was not.
 
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement:
@@ -24,6 +28,8 @@ async def connection(session: AsyncSession) -> Any:
     a transaction-level advisory lock would end with it). So BEGIN is sent here the
     way the adapter would (its `_start_transaction`, the only private name used; if a
     SQLAlchemy release renames it, one statement through SQLAlchemy does the same)."""
+    if not isinstance(session, AsyncSession):
+        return session  # already the asyncpg connection of a raw unit of work
     connected = await session.connection()
     fairy = await connected.get_raw_connection()
     adapted = fairy.dbapi_connection

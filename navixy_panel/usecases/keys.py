@@ -147,12 +147,12 @@ async def holder_in(uow: UnitOfWork, secret: str, *, login: str | None = None) -
     that is not the key's dealer's), so a refusal tells a guesser nothing."""
     if len(secret) > MAX_SECRET or not _KEY_RE.fullmatch(secret):
         raise BadCredentials()
-    found = await store.find_live_key(uow.session, _digest(secret))
+    found = await store.find_live_key(uow.db, _digest(secret))
     if (found is None or found.block_status != NOT_BLOCKED
             or (login is not None and found.login != login)):
         raise BadCredentials()
     if found.touch_due:
-        await store.touch_key(uow.session, found.key_id)
+        await store.touch_key(uow.db, found.key_id)
     return KeyHolder(key_id=found.key_id, dealer_id=found.dealer_id)
 
 
@@ -176,7 +176,7 @@ async def resolve_dealer(uow: UnitOfWork, holder: KeyHolder, dealer: str | int |
             raise OutsideSubtree()
     elif len(dealer) > _MAX_DEALER_REFERENCE or "\x00" in dealer:
         raise OutsideSubtree()
-    found = await store.dealer_in_subtree(uow.session, root_id=holder.dealer_id,
+    found = await store.dealer_in_subtree(uow.db, root_id=holder.dealer_id,
                                           dealer=dealer)
     if found is None:
         raise OutsideSubtree()
