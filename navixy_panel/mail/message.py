@@ -7,6 +7,7 @@ import functools
 import html
 import uuid
 from email import message_from_bytes
+from email.charset import QP, Charset
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -127,8 +128,16 @@ def build_delivery(content: bytes, *, sender: str, subject: str, message_id: str
 _FAST_POLICY = compat32.clone(linesep="\r\n")
 
 
+_QUOTED_UTF8 = Charset("utf-8")
+_QUOTED_UTF8.body_encoding = QP
+
+
 def _text(value: str, subtype: str) -> MIMEText:
-    return MIMEText(value, subtype, "us-ascii" if value.isascii() else "utf-8")
+    """7bit when it may be (ASCII, no line over SMTP's 998 characters), else UTF-8 in
+    quoted-printable, which keeps lines short and the text readable."""
+    if value.isascii() and max(map(len, value.splitlines()), default=0) <= 998:
+        return MIMEText(value, subtype, "us-ascii")
+    return MIMEText(value, subtype, _QUOTED_UTF8)  # type: ignore[arg-type]
 
 
 def _attachment(item: dict[str, str]) -> MIMEBase:
