@@ -54,8 +54,8 @@ async def test_an_alarm_overtakes_another_dealers_bulk_backlog(make_client, api:
                       id=lessee_id)
         other_id, _ = await dealer_on_relay(api, "other", other_port)
         bulk_key = await new_key(queuing, bulk_id)
-        lessee_key, other_key = await new_key(queuing, lessee_id), await new_key(queuing,
-                                                                                   other_id)
+        lessee_key = await new_key(queuing, lessee_id)
+        other_key = await new_key(queuing, other_id)
         await queue_backlog(api, bulk_key, BACKLOG)
         delivering = await make_client(deliver=True)
 

@@ -52,6 +52,9 @@ async def test_no_message_is_sent_twice(make_client, api: Api) -> None:  # type:
         for batch in batches:
             await batch
         await wait_until(lambda: all_sent(api, 300), timeout=60, what="300 sent")
+        sent = [(await metric_samples(client)).get(SENT, 0) for client in instances]
+        for client in instances:  # before the relays stop
+            await client.close()
     copies: Counter[str] = Counter()
     for watcher in watchers:
         copies.update(watcher.copies())
@@ -61,7 +64,6 @@ async def test_no_message_is_sent_twice(make_client, api: Api) -> None:  # type:
     assert set(copies.values()) == {1}
     assert {row.attempt_count for row in rows} == {1}
     # Both instances delivered: each counts what it sent.
-    sent = [(await metric_samples(client)).get(SENT, 0) for client in instances]
     assert sum(sent) == 300 and min(sent) > 0, sent
 
 
@@ -79,7 +81,9 @@ async def test_the_connection_cap_holds_across_instances(make_client, api: Api) 
         instances = [await make_client(deliver=True, delivery_connections_per_gateway=2)
                      for _ in range(2)]
         await wait_until(lambda: all_sent(api, 150), timeout=60, what="150 sent")
+        sent = [(await metric_samples(client)).get(SENT, 0) for client in instances]
+        for client in instances:
+            await client.close()
     assert watcher.count() == 150
     assert watcher.peak == 2, watcher.peak
-    sent = [(await metric_samples(client)).get(SENT, 0) for client in instances]
     assert sum(sent) == 150 and min(sent) > 0, sent  # one session each

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from navixy_panel.http import keys
+from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.usecases import keys as key_usecases
 from tests.support.api import Api
 
@@ -25,10 +26,11 @@ async def new_key(client: TestClient, dealer_id: int, label: str = "test") -> st
 
 async def dealer_on_relay(api: Api, login: str, port: int, *, parent: str | None = None,
                           email_from: str | None = "Fleet <alerts@dealer.example>",
-                          **params: Any) -> tuple[int, int]:
-    """A dealer bound to its own gateway at 127.0.0.1:`port`: (dealer id, gateway id)."""
+                          box: SecretBox | None = None, **params: Any) -> tuple[int, int]:
+    """A dealer bound to its own gateway at 127.0.0.1:`port`: (dealer id, gateway id).
+    `box` encrypts a password given in the params."""
     dealer_id = await api.dealer(login, parent=parent)
-    gateway_id = await api.gateway(dealer_id, f"{login} relay", **{
+    gateway_id = await api.gateway(dealer_id, f"{login} relay", box=box, **{
         "mail.smtp.host": "127.0.0.1", "mail.smtp.port": port,
         "mail.smtp.connectiontimeout": 2000, "mail.smtp.timeout": 2000, **params})
     await api.bind(dealer_id, gateway_id)
