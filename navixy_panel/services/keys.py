@@ -95,12 +95,15 @@ async def touch_key(session: AsyncSession, key_id: int) -> None:
     The row is taken with SKIP LOCKED: this runs inside the submitting transaction,
     and simultaneous submissions with one key would otherwise queue behind whichever
     of them locked the row first, until it commits. A skipped touch loses nothing:
-    the other transaction is recording the same minute."""
+    the other transaction is recording the same minute. FOR NO KEY UPDATE, not FOR
+    UPDATE: the latter blocks the foreign-key check (FOR KEY SHARE) of a simultaneous
+    submission's INSERT, which by then holds its idempotency key's index entry, while
+    the toucher's own INSERT waits on that entry: a deadlock, a 500 to one of them."""
     due = (select(SubmissionKey.id)
            .where(SubmissionKey.id == key_id,
                   or_(SubmissionKey.last_used_at.is_(None),
                       SubmissionKey.last_used_at < func.now() - TOUCH_EVERY))
-           .with_for_update(skip_locked=True)
+           .with_for_update(skip_locked=True, key_share=True)
            .scalar_subquery())
     await session.execute(update(SubmissionKey).where(SubmissionKey.id == due)
                           .values(last_used_at=func.now()))
