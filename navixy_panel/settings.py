@@ -67,7 +67,7 @@ class Settings:
     deliver: bool = True  # `serve --no-deliver` turns the workers off
     message_max_bytes: int = 10 * 1024 * 1024  # decoded size of one message
     dealer_queue_quota: int = 10_000  # unfinished messages per dealer
-    key_rate_per_second: int = 200  # submissions per key and instance (a token bucket)
+    key_rate_per_second: int = 1000  # submissions per key and instance (a token bucket)
     delivery_connections_per_gateway: int = 4  # across every instance
     delivery_workers: int = 32  # SMTP connections one instance holds at once
     delivery_retry_base_seconds: float = 60.0

@@ -78,6 +78,38 @@ environment variables (all optional):
   NAVIXY_PANEL_LOG_FORMAT        text or json (default: text)
   NAVIXY_PANEL_LOG_LEVEL         DEBUG, INFO, WARNING or ERROR (default: INFO)
 
+delivery (docs/delivery.md):
+  NAVIXY_PANEL_DELIVER           on or off: delivery workers in `serve` (default: on;
+                                 also `serve --no-deliver`)
+  NAVIXY_PANEL_MESSAGE_MAX_BYTES largest submitted message, decoded (default: 10485760)
+  NAVIXY_PANEL_DEALER_QUEUE_QUOTA
+                                 unfinished messages per dealer (default: 10000)
+  NAVIXY_PANEL_KEY_RATE          submissions per second per key and instance (default: 1000)
+  NAVIXY_PANEL_DELIVERY_CONNECTIONS_PER_GATEWAY
+                                 SMTP connections to one gateway, all instances together
+                                 (default: 4)
+  NAVIXY_PANEL_DELIVERY_WORKERS  SMTP connections one instance holds (default: 32)
+  NAVIXY_PANEL_DELIVERY_RETRY_BASE
+                                 seconds before the first retry, doubling up to an hour
+                                 (default: 60)
+  NAVIXY_PANEL_DELIVERY_MAX_AGE  seconds before an undelivered message expires
+                                 (default: 86400)
+  NAVIXY_PANEL_DELIVERY_LEASE    seconds before a dead instance's messages are retried
+                                 (default: 60)
+  NAVIXY_PANEL_MESSAGE_RETENTION seconds a finished message's body is kept (default:
+                                 604800; the log row: 30 days)
+
+SMTP submission (docs/submission.md):
+  NAVIXY_PANEL_SUBMISSION_PORT   port of the submission listener, STARTTLS (default: off;
+                                 `serve --demo`: 2587)
+  NAVIXY_PANEL_SUBMISSION_TLS_PORT
+                                 its implicit TLS port (default: off)
+  NAVIXY_PANEL_SUBMISSION_HOST   addresses it listens on, comma-separated (default:
+                                 127.0.0.1)
+  NAVIXY_PANEL_SUBMISSION_TLS_CERT, NAVIXY_PANEL_SUBMISSION_TLS_KEY
+                                 its certificate chain and private key, PEM files (read
+                                 again when they change)
+
 exit status: 0 done; 1 the command was refused (e.g. a login already taken);
 2 it could not start (bad option or variable, port in use, data directory or
 database unusable, missing or wrong secret key)."""

@@ -1,9 +1,9 @@
 """`serve --demo`: a platform owner with a leasable relay and a sub-dealer with
 its own gateway, so a new user can call the API at once, and an SMTP sink on
 the ports those gateways point at, which prints what a test send delivers.
-It also opens SMTP submission on 127.0.0.1:2587 (STARTTLS with a self-signed
-certificate made in the data directory) and creates a submission key for the
-sub-dealer at each start (a key is shown once), for the lines it prints.
+It also opens SMTP submission on 127.0.0.1:2587, with STARTTLS by a self-signed
+certificate made in the data directory, and prints how to submit with the
+sub-dealer's fixed submission key (swaks, Python).
 
 The credentials are fixed so that the README's curl lines work as written;
 they are for a local trial only, never for a reachable server. The seed (ids,
@@ -32,7 +32,7 @@ from navixy_panel.domain.smtp_params import SmtpParamsSchema
 from navixy_panel.http import keys
 from navixy_panel.settings import Settings
 from navixy_panel.submission.runtime import SUBMISSION
-from navixy_panel.usecases import keys as key_usecases
+from navixy_panel.usecases import keys as keys_usecases
 from navixy_panel.usecases import operator, sender_identity
 from navixy_panel.usecases.context import Context
 
@@ -40,6 +40,9 @@ OWNER = ("owner", "owner-demo-password")
 DEALER = ("dealer", "dealer-demo-password")
 RELAY_SMTP_PORT = 2525  # the owner's leasable "Platform relay" (gateway 1)
 OWN_SMTP_PORT = 1025  # the sub-dealer's bound "Own SMTP" (gateway 2)
+# The sub-dealer's submission key: fixed, like the passwords, so the README's lines work
+# as written. Never use it (or `serve --demo`) on a reachable server.
+DEMO_KEY = "npk_demo-key-for-a-local-trial-only-not-secret0"
 # `serve --demo-smtp-ports` may choose others, e.g. beside a demo already running.
 SINK_PORTS = (OWN_SMTP_PORT, RELAY_SMTP_PORT)
 SUBMISSION_PORT = 2587  # unless NAVIXY_PANEL_SUBMISSION_PORT says otherwise
@@ -78,10 +81,16 @@ async def seed(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
 
 
 async def demo_key(ctx: Context) -> str:
-    """A new submission key of the demo sub-dealer (one per start: a key is shown
-    once, only its digest is stored), for the lines that show how to submit."""
-    created = await key_usecases.create_key_for_login(ctx, DEALER[0], "demo")
-    return created.key
+    """The demo dealer's submission key, created on first use (also in a database seeded
+    by an older version); both ways in (HTTP and SMTP) print lines with it."""
+    await keys_usecases.ensure_key(ctx, DEALER[0], DEMO_KEY, "demo")
+    return DEMO_KEY
+
+
+async def seed_all(ctx: Context, ports: tuple[int, int] = SINK_PORTS) -> bool:
+    seeded = await seed(ctx, ports)
+    await demo_key(ctx)
+    return seeded
 
 
 def demo_submission(settings: Settings) -> Settings:
@@ -140,10 +149,9 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 def submission_lines(key: str, port: int, cert: Path | None) -> list[str]:
     """How to submit a message as the sub-dealer over SMTP, with swaks and with Python."""
     ca = shlex.quote(str(cert.resolve())) if cert is not None else None
-    lines = [f"SMTP submission on 127.0.0.1:{port} (AUTH: login {DEALER[0]!r}, a submission "
-             f"key as the password); a new key of the sub-dealer: {key}",
-             "try (submits a message as the sub-dealer; the demo SMTP sink prints it once "
-             "delivered):",
+    lines = [f"SMTP submission on 127.0.0.1:{port}: STARTTLS, then AUTH with the login "
+             f"{DEALER[0]!r} and the submission key as the password",
+             "try (submits a message as the sub-dealer; the sink prints it once delivered):",
              f"  swaks --server 127.0.0.1 --port {port}"
              + (f" --tls --tls-verify --tls-ca-path {ca}" if ca else "")
              + f" --auth PLAIN --auth-user {DEALER[0]} --auth-password {key}"
@@ -165,11 +173,11 @@ def demo_ctx(port: int, smtp_ports: tuple[int, int] = SINK_PORTS
         servers = await sink.start(smtp_ports)
         try:
             context = app[keys.CONTEXT]
-            seeded = await seed(context, smtp_ports)
+            seeded = await seed_all(context, smtp_ports)
             submission = app.get(SUBMISSION)
             lines = None
             if submission is not None and "starttls" in submission.ports:
-                lines = submission_lines(await demo_key(context), submission.ports["starttls"],
+                lines = submission_lines(DEMO_KEY, submission.ports["starttls"],
                                          context.settings.submission_tls_cert)
             _print(seeded, port, sink.describe(servers), lines)
             yield
@@ -190,8 +198,13 @@ def _print(seeded: bool, port: int, sink_line: str | None,
     print("try (logs in as the sub-dealer and lists its gateways):")
     print(f"  H=$(curl -s -d 'login={DEALER[0]}&password={DEALER[1]}' {base}/account/auth"
           " | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"hash\"])')"
-          f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list",
-          flush=True)
+          f" && curl -s -H \"Authorization: NVX $H\" -X POST {base}/gateways/email/list")
+    print(f"  sub-dealer's submission key: {DEMO_KEY}")
+    print("try (queues a message for the sub-dealer; the sink prints it once delivered):")
+    print(f"  curl -s -H 'Authorization: Bearer {DEMO_KEY}' -H 'Content-Type: application/json'"
+          " -d '{\"to\": [\"customer@example.com\"], \"subject\": \"Hello\", "
+          "\"text\": \"A first message.\"}' "
+          f"http://127.0.0.1:{port}/mail/v1/messages", flush=True)
     for line in submission or ():
         print(line, flush=True)
 
@@ -200,9 +213,9 @@ def seed_and_print(url: str, settings: Settings, port: int,
                    smtp_ports: tuple[int, int] = SINK_PORTS) -> None:
     """For `serve --workers N`: the parent seeds once and runs the sink, before the
     workers start (they open the submission port, sharing it)."""
-    seeded = with_context(url, settings, partial(seed, ports=smtp_ports))
+    seeded = with_context(url, settings, partial(seed_all, ports=smtp_ports))
     lines = None
     if settings.submission_port is not None:
-        lines = submission_lines(with_context(url, settings, demo_key),
-                                 settings.submission_port, settings.submission_tls_cert)
+        lines = submission_lines(DEMO_KEY, settings.submission_port,
+                                 settings.submission_tls_cert)
     _print(seeded, port, sink.start_in_thread(smtp_ports), lines)

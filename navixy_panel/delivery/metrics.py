@@ -19,15 +19,16 @@ class DeliveryMetrics:
         self._outcomes: dict[str, int] = {}
         self._depth: dict[str, int] = {}
         self._oldest = 0.0
-        self._connect = [0, 0.0, [0] * (len(SESSION_BUCKETS) + 1)]
+        self._connects, self._connect_seconds = 0, 0.0
+        self._connect_buckets = [0] * (len(SESSION_BUCKETS) + 1)
 
     def outcome(self, status: str) -> None:
         self._outcomes[status] = self._outcomes.get(status, 0) + 1
 
     def connected(self, seconds: float) -> None:
-        self._connect[0] += 1  # type: ignore[operator]
-        self._connect[1] += seconds  # type: ignore[operator]
-        self._connect[2][bisect.bisect_left(SESSION_BUCKETS, seconds)] += 1  # type: ignore[index]
+        self._connects += 1
+        self._connect_seconds += seconds
+        self._connect_buckets[bisect.bisect_left(SESSION_BUCKETS, seconds)] += 1
 
     def set_depth(self, counts: dict[str, int], oldest_seconds: float) -> None:
         self._depth, self._oldest = dict(counts), oldest_seconds
@@ -47,10 +48,9 @@ class DeliveryMetrics:
         for status, count in sorted(self._outcomes.items()):
             outcomes.add_metric([status], count)
         yield outcomes
-        count, total, buckets = self._connect
         session = HistogramMetricFamily("navixy_panel_delivery_connect_seconds",
                                         "Time to open an SMTP session (connect, TLS, login)")
         bounds = [str(b) for b in SESSION_BUCKETS] + ["+Inf"]
-        session.add_metric([], list(zip(bounds, itertools.accumulate(buckets),  # type: ignore[arg-type]
-                                        strict=True)), total)  # type: ignore[arg-type]
+        session.add_metric([], list(zip(bounds, itertools.accumulate(self._connect_buckets),
+                                        strict=True)), self._connect_seconds)
         yield session

@@ -28,13 +28,13 @@ import asyncpg
 from navixy_panel.delivery.metrics import DeliveryMetrics
 from navixy_panel.domain.errors import SendFailed
 from navixy_panel.mail import destinations, mailer
-from navixy_panel.services.queue import WAKE_CHANNEL
 from navixy_panel.usecases import delivery as uc
 from navixy_panel.usecases.context import Context
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # without a wake-up, how often the dispatcher looks
+RAMP_SECONDS = 0.05  # how soon it looks again after adding lanes
 LINGER_SECONDS = 2.0  # an idle lane keeps its connection this long for the next message
 TURN_SECONDS = 30.0  # a busy lane yields its slot after this long, when others wait
 CONNECT_SECONDS = 30.0  # time budget of connecting, TLS and login together
@@ -48,15 +48,18 @@ class Deliverer:
         self.ctx, self.metrics, self.listen_dsn = ctx, metrics, listen_dsn
         self.holder = f"{uuid.uuid4().hex[:12]}"
         self.workers = ctx.settings.delivery_workers
-        self.lanes: dict[asyncio.Task[None], uc.Lane] = {}
+        self.lanes: dict[asyncio.Task[None], Lane] = {}
         self._wake = asyncio.Event()
-        self._lane_wake = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def wake(self) -> None:
+        """New work somewhere: every idle lane claims again, and the dispatcher looks
+        for gateways without a lane. Each lane has its own event, cleared just before
+        it claims, so a wake-up between its claim and its wait is never lost."""
         self._wake.set()
-        self._lane_wake.set()
+        for lane in self.lanes.values():
+            lane.wake.set()
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._dispatch(), name="delivery-dispatcher"),
@@ -84,22 +87,26 @@ class Deliverer:
 
     async def _dispatch(self) -> None:
         while not self._stopping:
+            self._wake.clear()
+            started = 0
             try:
-                await self._fill()
+                started = await self._fill()
             except Exception as exc:  # the database may be away; look again later
                 log.warning("delivery dispatch skipped: %s", type(exc).__name__)
+            # While lanes are being added, look again soon: a backlog gets its gateway's
+            # connections within a fraction of a second, not one per poll.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
+                async with asyncio.timeout(RAMP_SECONDS if started else POLL_SECONDS):
                     await self._wake.wait()
-            self._wake.clear()
 
-    async def _fill(self) -> None:
+    async def _fill(self) -> int:
         free = self.workers - len(self.lanes)
         if free <= 0:
-            return
+            return 0
+        started = 0
         busy: dict[int, int] = {}
-        for lane in self.lanes.values():
-            busy[lane.gateway_id] = busy.get(lane.gateway_id, 0) + 1
+        for running in self.lanes.values():
+            busy[running.lane.gateway_id] = busy.get(running.lane.gateway_id, 0) + 1
         cap = self.ctx.settings.delivery_connections_per_gateway
         for gateway_id in await uc.next_gateways(self.ctx, free + len(busy)):
             if free <= 0 or self._stopping:
@@ -107,14 +114,17 @@ class Deliverer:
             # A second connection to a gateway only once its first is busy (it claimed).
             if busy.get(gateway_id, 0) >= cap:
                 continue
-            lane = await uc.take_slot(self.ctx, gateway_id, self.holder)
-            if lane is None:
+            taken = await uc.take_slot(self.ctx, gateway_id, self.holder)
+            if taken is None:
                 continue
-            task = asyncio.create_task(self._run_lane(lane), name=f"lane-{gateway_id}")
+            lane = Lane(self, taken)
+            task = asyncio.create_task(lane.run(), name=f"lane-{gateway_id}")
             self.lanes[task] = lane
             task.add_done_callback(self._lane_done)
             busy[gateway_id] = busy.get(gateway_id, 0) + 1
             free -= 1
+            started += 1
+        return started
 
     def _lane_done(self, task: asyncio.Task[None]) -> None:
         self.lanes.pop(task, None)
@@ -123,9 +133,6 @@ class Deliverer:
         if not self._stopping:
             self._wake.set()  # a slot is free: look for work again
 
-    async def _run_lane(self, lane: uc.Lane) -> None:
-        await Lane(self, lane).run()
-
     async def _listen(self) -> None:
         """NOTIFY from other instances' submissions; reconnects after a drop."""
         assert self.listen_dsn is not None
@@ -133,7 +140,7 @@ class Deliverer:
             connection = None
             try:
                 connection = await asyncpg.connect(self.listen_dsn, timeout=5)
-                await connection.add_listener(WAKE_CHANNEL, lambda *args: self.wake())
+                await connection.add_listener(uc.WAKE_CHANNEL, lambda *args: self.wake())
                 while not connection.is_closed():
                     await asyncio.sleep(5)
                     await connection.execute("SELECT 1")
@@ -171,13 +178,15 @@ class Lane:
     def __init__(self, owner: Deliverer, lane: uc.Lane) -> None:
         self.owner, self.lane, self.ctx = owner, lane, owner.ctx
         settings = self.ctx.settings
-        self.retry = {"retry_base": settings.delivery_retry_base_seconds,
-                      "max_age": settings.delivery_max_age_seconds}
+        self.retry: dict[str, float] = {
+            "retry_base": settings.delivery_retry_base_seconds,
+            "max_age": settings.delivery_max_age_seconds}
         # Each message gets at most a third of the lease, so a batch is extended in time.
         self.message_seconds = settings.delivery_lease_seconds / 3
         self.connection: mailer.Connection | None = None
         self.results: list[dict[str, Any]] = []
         self.unsent: list[int] = []
+        self.wake = asyncio.Event()
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -185,6 +194,7 @@ class Lane:
         health: tuple[bool, str | None] | None = None
         try:
             while not self.owner._stopping:
+                self.wake.clear()
                 batch = await uc.exchange(self.ctx, self.lane, self.results, health=health)
                 self.results, health = list(batch.settled), None
                 if not batch.kept or batch.gateway is None:
@@ -196,10 +206,9 @@ class Lane:
                     idle_since = idle_since or now
                     if now - idle_since >= LINGER_SECONDS:
                         return
-                    self.owner._lane_wake.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(0.25):
-                            await self.owner._lane_wake.wait()
+                            await self.wake.wait()
                     continue
                 idle_since = None
                 health = await self._send(batch)

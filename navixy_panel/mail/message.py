@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import uuid
 from email import message_from_bytes
+from email.charset import QP, Charset
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.policy import SMTP as SMTP_POLICY
-from email.policy import default
-from email.utils import formatdate, make_msgid
+from email.policy import compat32, default
+from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 
 import orjson
@@ -89,33 +95,65 @@ def build_delivery(content: bytes, *, sender: str, subject: str, message_id: str
         return _rewrite_raw(content[5 + size:], sender=sender, message_id=message_id,
                             footer=footer, submitter=envelope.get("sender"))
     parts = orjson.loads(content[1:])
-    message = EmailMessage()
-    message["From"] = _mailbox("email_from", sender, display_name=True)
-    message["To"] = ", ".join(parts["to"])
-    if parts["cc"]:
-        message["Cc"] = ", ".join(parts["cc"])
-    reply_to = parts["reply_to"] or parts["sender"]
-    if reply_to:
-        message["Reply-To"] = reply_to
-    message["Subject"] = subject
-    message["Date"] = parts["date"]
-    message["Message-ID"] = message_id
     text, html = parts["text"], parts["html"]
     if footer:
         text = None if text is None else f"{text.rstrip()}\n\n{footer}\n"
         html = None if html is None else f"{html}\n<p>{_escape(footer)}</p>"
+    body: Message
     if html is not None and text is not None:
-        message.set_content(text)
-        message.add_alternative(html, subtype="html")
-    elif html is not None:
-        message.set_content(html, subtype="html")
+        body = MIMEMultipart("alternative", _subparts=[_text(text, "plain"), _text(html, "html")])
     else:
-        message.set_content(text or "")
-    for item in parts["attachments"]:
-        maintype, _, subtype = item["content_type"].partition("/")
-        message.add_attachment(base64.b64decode(item["content_base64"]), maintype=maintype,
-                               subtype=subtype or "octet-stream", filename=item["filename"])
-    return message.as_bytes(policy=SMTP_POLICY)
+        body = _text(html, "html") if html is not None else _text(text or "", "plain")
+    if parts["attachments"]:
+        body = MIMEMultipart("mixed", _subparts=[body, *map(_attachment, parts["attachments"])])
+    headers = [("From", _address_header(sender, "email_from")),
+               ("To", ", ".join(parts["to"]))]
+    if parts["cc"]:
+        headers.append(("Cc", ", ".join(parts["cc"])))
+    reply_to = parts["reply_to"] or parts["sender"]
+    if reply_to:
+        headers.append(("Reply-To", _address_header(reply_to, "reply_to")))
+    headers += [("Subject", subject if subject.isascii() else Header(subject, "utf-8").encode()),
+                ("Date", parts["date"]), ("Message-ID", message_id)]
+    for name, value in headers:
+        body[name] = value
+    return body.as_bytes(policy=_FAST_POLICY)
+
+
+# The email package's default policy parses every header it is given into objects and
+# folds them again on output: 45 % of a delivery's CPU in a profile of 200 messages a
+# second. The legacy (compat32) classes take the strings as they are; every value put
+# in them here is already checked (addresses by `addresses.parse`, the subject has no
+# line break) or encoded (RFC 2047 for a non-ASCII display name or subject).
+_FAST_POLICY = compat32.clone(linesep="\r\n")
+
+
+_QUOTED_UTF8 = Charset("utf-8")
+_QUOTED_UTF8.body_encoding = QP
+
+
+def _text(value: str, subtype: str) -> MIMEText:
+    """7bit when it may be (ASCII, no line over SMTP's 998 characters), else UTF-8 in
+    quoted-printable, which keeps lines short and the text readable."""
+    if value.isascii() and max(map(len, value.splitlines()), default=0) <= 998:
+        return MIMEText(value, subtype, "us-ascii")
+    return MIMEText(value, subtype, _QUOTED_UTF8)  # type: ignore[arg-type]
+
+
+def _attachment(item: dict[str, str]) -> MIMEBase:
+    maintype, _, subtype = item["content_type"].partition("/")
+    part = MIMEBase(maintype, subtype or "octet-stream")
+    part.set_payload(base64.encodebytes(base64.b64decode(item["content_base64"])).decode())
+    part["Content-Transfer-Encoding"] = "base64"
+    part.add_header("Content-Disposition", "attachment", filename=item["filename"])
+    return part
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_header(value: str, field: str) -> str:
+    """A mailbox as a header value, checked once per distinct value (senders repeat)."""
+    mailbox = _mailbox(field, value, display_name=True)
+    return formataddr((mailbox.display_name, mailbox.addr_spec), charset="utf-8")
 
 
 def envelope_recipients(content: bytes) -> list[str]:

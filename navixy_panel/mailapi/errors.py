@@ -60,10 +60,10 @@ def translate(error: BaseException, max_bytes: int) -> MailApiError:
     if isinstance(error, BodyError):
         return MailApiError(400, "invalid", error.detail or "The body must be a JSON object.")
     if isinstance(error, domain.DomainError):
-        status, code, message = next(
+        status, code, text = next(
             (value for kind, value in STATUSES.items() if isinstance(error, kind)),
             (500, "internal", "Unexpected error."))
-        return MailApiError(status, code, message or error.message)
+        return MailApiError(status, code, text or error.message)
     if isinstance(error, web.HTTPException):
         if error.status == 404:
             return MailApiError(404, "not_found", "No such resource.")

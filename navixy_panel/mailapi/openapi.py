@@ -21,7 +21,7 @@ from navixy_panel.mailapi import schemas
 from navixy_panel.mailapi.errors import STATUSES
 from navixy_panel.mailapi.routes import MESSAGES
 
-SECURITY = [{"SubmissionKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"SubmissionKey": []}]
 
 _SUBMISSION_EXAMPLE = {
     "dealer": "dealer", "to": [EXAMPLE_RECIPIENT], "subject": "Alarm: vehicle 7 left the zone",

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from navixy_panel.db.models import Dealer, SubmissionKey
+from navixy_panel.services import raw
 
 # How stale `last_used_at` may get: a busy key writes its row once a minute at most.
 TOUCH_EVERY = dt.timedelta(minutes=1)
@@ -40,6 +41,7 @@ class KeyOwner:
     dealer_id: int
     login: str
     block_status: str
+    touch_due: bool = False  # last_used_at is more than a minute old
 
 
 async def create_key(session: AsyncSession, *, dealer_id: int, label: str,
@@ -49,6 +51,14 @@ async def create_key(session: AsyncSession, *, dealer_id: int, label: str,
         .returning(SubmissionKey.id))
     assert key_id is not None
     return key_id
+
+
+async def create_key_if_absent(session: AsyncSession, *, dealer_id: int, label: str,
+                               digest: bytes) -> None:
+    """The demo's fixed key: created once, left as it is afterwards (revoked included)."""
+    await session.execute(
+        pg_insert(SubmissionKey).values(dealer_id=dealer_id, label=label, digest=digest)
+        .on_conflict_do_nothing(index_elements=["digest"]))
 
 
 async def list_keys(session: AsyncSession, *, dealer_id: int | None,
@@ -78,35 +88,37 @@ async def revoke_key(session: AsyncSession, *, key_id: int, dealer_id: int | Non
     return await session.scalar(query) is not None
 
 
-async def find_live_key(session: AsyncSession, digest: bytes) -> KeyOwner | None:
-    """The unrevoked key with this digest and its dealer (by the unique index), or None."""
-    row = (await session.execute(
-        select(SubmissionKey.id, SubmissionKey.dealer_id, Dealer.login, Dealer.block_status)
-        .join(Dealer, Dealer.id == SubmissionKey.dealer_id)
-        .where(SubmissionKey.digest == digest, SubmissionKey.revoked_at.is_(None))
-    )).first()
-    return None if row is None else KeyOwner(*row)
+async def find_live_key(session: raw.Db, digest: bytes) -> KeyOwner | None:
+    """The unrevoked key with this digest and its dealer (by the unique index), or None;
+    on every submission, so on the raw connection (services/raw.py)."""
+    connection = await raw.connection(session)
+    row = await connection.fetchrow(
+        "SELECT k.id, k.dealer_id, d.login, d.block_status, (k.last_used_at IS NULL OR "
+        "k.last_used_at < now() - interval '1 minute') AS due FROM submission_keys AS k "
+        "JOIN dealers AS d ON d.id = k.dealer_id WHERE k.digest = $1 AND k.revoked_at IS NULL",
+        digest)
+    return None if row is None else KeyOwner(row[0], row[1], row[2], row[3], row[4])
 
 
-async def touch_key(session: AsyncSession, key_id: int) -> None:
+async def touch_key(session: raw.Db, key_id: int) -> None:
     """Records that the key was used, at most once a minute, so a busy key does not
     write its row on every message.
 
     The row is taken with SKIP LOCKED: this runs inside the submitting transaction,
     and simultaneous submissions with one key would otherwise queue behind whichever
     of them locked the row first, until it commits. A skipped touch loses nothing:
-    the other transaction is recording the same minute."""
-    due = (select(SubmissionKey.id)
-           .where(SubmissionKey.id == key_id,
-                  or_(SubmissionKey.last_used_at.is_(None),
-                      SubmissionKey.last_used_at < func.now() - TOUCH_EVERY))
-           .with_for_update(skip_locked=True)
-           .scalar_subquery())
-    await session.execute(update(SubmissionKey).where(SubmissionKey.id == due)
-                          .values(last_used_at=func.now()))
+    the other transaction is recording the same minute. The lock is FOR NO KEY UPDATE
+    (`key_share`), the one an UPDATE of a non-key column takes anyway: a plain FOR UPDATE
+    would also block the foreign-key check of another submission's INSERT (KEY SHARE),
+    which deadlocked with the quota's lock under concurrency."""
+    connection = await raw.connection(session)
+    await connection.execute(
+        "UPDATE submission_keys SET last_used_at = now() WHERE id = (SELECT id FROM "
+        "submission_keys WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - "
+        "interval '1 minute') FOR NO KEY UPDATE SKIP LOCKED)", key_id)
 
 
-async def dealer_in_subtree(session: AsyncSession, *, root_id: int,
+async def dealer_in_subtree(session: raw.Db, *, root_id: int,
                             dealer: str | int) -> int | None:
     """The id of `dealer` (a login or an id) if it is `root_id` or below it at any depth;
     None otherwise, whether or not it exists.
@@ -114,12 +126,11 @@ async def dealer_in_subtree(session: AsyncSession, *, root_id: int,
     Walks up from the named dealer (a tree is shallow) instead of down from the root
     (a platform owner's subtree holds every dealer). UNION, not UNION ALL, so even a
     cycle in parent_id could not make the walk endless."""
-    named: Any = Dealer.login == dealer if isinstance(dealer, str) else Dealer.id == dealer
-    ancestors = select(Dealer.id, Dealer.parent_id).where(named).cte("ancestors",
-                                                                     recursive=True)
-    ancestors = ancestors.union(
-        select(Dealer.id, Dealer.parent_id).join(ancestors, Dealer.id == ancestors.c.parent_id))
-    found = await session.scalar(
-        select(Dealer.id).where(named,
-                                select(ancestors.c.id).where(ancestors.c.id == root_id).exists()))
+    column = "login" if isinstance(dealer, str) else "id"
+    connection = await raw.connection(session)
+    found: int | None = await connection.fetchval(
+        f"WITH RECURSIVE ancestors AS (SELECT id, parent_id FROM dealers WHERE {column} = $1 "
+        "UNION SELECT d.id, d.parent_id FROM dealers AS d JOIN ancestors AS a "
+        "ON d.id = a.parent_id) SELECT id FROM dealers WHERE "
+        f"{column} = $1 AND EXISTS (SELECT 1 FROM ancestors WHERE id = $2)", dealer, root_id)
     return found

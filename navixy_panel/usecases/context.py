@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,29 +62,64 @@ class Context:
             self.key_rates = KeyRates(self.settings.key_rate_per_second, time.monotonic)
         return self.key_rates
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def unit_of_work(self, *, raw: bool = False) -> UnitOfWork:
+        """`raw`: on a plain asyncpg connection of the service's pool (no SQLAlchemy
+        session, no pre-ping) when there is one, for the submission path's few
+        statements, which services/raw.py runs on either."""
+        return UnitOfWork(self, raw=raw and self.pool is not None)
 
 
 class UnitOfWork:
     """One transaction: committed when the block ends normally, rolled back when it raises."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, raw: bool = False) -> None:
         self._ctx = ctx
         self.changes = Changes()
         self._session: AsyncSession | None = None
+        self._raw = raw
+        self._connection: Any = None
+        self._pooled: Any = None
+        self._transaction: Any = None
 
     @property
     def session(self) -> AsyncSession:
-        assert self._session is not None, "used outside its `async with` block"
+        assert self._session is not None, "used outside its `async with` block (or raw)"
         return self._session
 
+    @property
+    def db(self) -> Any:
+        """The session, or the asyncpg connection of a raw unit of work."""
+        return self._connection if self._raw else self.session
+
     async def __aenter__(self) -> UnitOfWork:
+        if self._raw:
+            pool = self._ctx.pool
+            assert pool is not None
+            self._pooled = pool.pool.acquire(timeout=pool.wait_seconds)
+            self._connection = await self._pooled.__aenter__()
+            try:
+                self._transaction = self._connection.transaction()
+                await self._transaction.start()
+            except BaseException:
+                await self._pooled.__aexit__(None, None, None)
+                raise
+            return self
         self._session = self._ctx.sessionmaker()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._raw:
+            try:
+                if exc_type is None:
+                    await self._transaction.commit()
+                else:
+                    await self._transaction.rollback()
+            finally:
+                await self._pooled.__aexit__(None, None, None)
+            if exc_type is None:
+                self._ctx.caches.invalidate(self.changes)
+            return
         # A pool that frees no connection in time (overload) raises here or inside the
         # block; the edge recognises it as "retry later" with every other outage
         # (db/faults.py), so it is not translated twice.

@@ -24,6 +24,8 @@ from navixy_panel.mail.message import build_delivery
 from navixy_panel.services import gateway_store, queue
 from navixy_panel.usecases.context import Context
 
+# The channel submissions NOTIFY on (the workers LISTEN on a direct connection).
+WAKE_CHANNEL = queue.WAKE_CHANNEL
 BATCH = 20  # messages claimed at once by one connection
 PER_DEALER = 10  # of them, at most this many from one dealer
 
@@ -175,7 +177,7 @@ def delivered(item: Outgoing, reply: Delivered, gateway: UsableGateway, *,
         if entry["status"] != d.PENDING or entry["address"] not in codes:
             recipients.append(entry)
             continue
-        code = codes[entry["address"]]
+        code: int | None = codes[entry["address"]]
         status = d.outcome(code)
         if status == d.SENT and data_status is not None:
             status, code = data_status, (code if data_status == d.SENT else reply.data_code)
@@ -185,14 +187,14 @@ def delivered(item: Outgoing, reply: Delivered, gateway: UsableGateway, *,
                            "status": d.PENDING if status == d.DEFERRED else status,
                            "reply_code": code})
     stage = "data" if reply.data_code is not None else "rcpt_to"
-    code = reply.data_code if reply.data_code is not None else (
+    last = reply.data_code if reply.data_code is not None else (
         reply.recipients[-1].code if reply.recipients else None)
-    return _settled(item.claimed, gateway, recipients, stage, code, reply.data_text, reply.ms,
+    return _settled(item.claimed, gateway, recipients, stage, last, reply.data_text, reply.ms,
                     None, retry_base=retry_base, max_age=max_age)
 
 
 def failed(item: Outgoing | queue.Claimed, failure: SendFailed, gateway: UsableGateway, *,
-           retry_base: float, max_age: float, ms: int = 0) -> dict[str, Any]:
+           retry_base: float, max_age: float) -> dict[str, Any]:
     """A 5xx to MAIL FROM or DATA fails the message; anything else (4xx, connection,
     time-out, TLS, login) defers it."""
     message = item.claimed if isinstance(item, Outgoing) else item
@@ -203,7 +205,7 @@ def failed(item: Outgoing | queue.Claimed, failure: SendFailed, gateway: UsableG
         {**entry, "status": d.FAILED, "reply_code": failure.smtp_code}
         if final and entry["status"] == d.PENDING else entry
         for entry in message.recipients]
-    return _settled(message, gateway, recipients, stage, failure.smtp_code, str(failure), ms,
+    return _settled(message, gateway, recipients, stage, failure.smtp_code, str(failure), 0,
                     failure.kind.name.lower(), retry_base=retry_base, max_age=max_age)
 
 

@@ -91,6 +91,19 @@ async def create_key_for_login(ctx: Context, login: str, label: str) -> CreatedK
         return await _create(uow, dealer.id, label)
 
 
+async def ensure_key(ctx: Context, login: str, secret: str, label: str) -> None:
+    """A key whose value is fixed in advance: only `serve --demo`'s, so the README's
+    lines work as written (like the demo's fixed passwords, for a local trial only)."""
+    if _KEY_RE.fullmatch(secret) is None:
+        raise InvalidInput.of("key", "Not a submission key.")
+    async with ctx.unit_of_work() as uow:
+        dealer = await dealers.get_dealer(uow.session, login)
+        if dealer is None:
+            raise NotFound(f"dealer {login!r} does not exist")
+        await store.create_key_if_absent(uow.session, dealer_id=dealer.id, label=label,
+                                         digest=_digest(secret))
+
+
 def _info(row: StoredKey) -> KeyInfo:
     return KeyInfo(row.id, row.dealer_id, row.dealer_login, row.label,
                    row.created_at.isoformat(),
@@ -134,11 +147,12 @@ async def holder_in(uow: UnitOfWork, secret: str, *, login: str | None = None) -
     that is not the key's dealer's), so a refusal tells a guesser nothing."""
     if len(secret) > MAX_SECRET or not _KEY_RE.fullmatch(secret):
         raise BadCredentials()
-    found = await store.find_live_key(uow.session, _digest(secret))
+    found = await store.find_live_key(uow.db, _digest(secret))
     if (found is None or found.block_status != NOT_BLOCKED
             or (login is not None and found.login != login)):
         raise BadCredentials()
-    await store.touch_key(uow.session, found.key_id)
+    if found.touch_due:
+        await store.touch_key(uow.db, found.key_id)
     return KeyHolder(key_id=found.key_id, dealer_id=found.dealer_id)
 
 
@@ -162,7 +176,7 @@ async def resolve_dealer(uow: UnitOfWork, holder: KeyHolder, dealer: str | int |
             raise OutsideSubtree()
     elif len(dealer) > _MAX_DEALER_REFERENCE or "\x00" in dealer:
         raise OutsideSubtree()
-    found = await store.dealer_in_subtree(uow.session, root_id=holder.dealer_id,
+    found = await store.dealer_in_subtree(uow.db, root_id=holder.dealer_id,
                                           dealer=dealer)
     if found is None:
         raise OutsideSubtree()

@@ -46,7 +46,7 @@ MESSAGE_ID_DOMAIN = "navixy-panel"
 async def submit(ctx: Context, secret: str, submission: Submission) -> Accepted:
     if submission.size() > ctx.settings.message_max_bytes:
         raise TooLarge()
-    async with ctx.unit_of_work() as uow:
+    async with ctx.unit_of_work(raw=True) as uow:
         holder = await keys.holder_in(uow, secret)
         accepted = await _submit_in(ctx, uow, holder, submission)
     if not accepted.duplicate:
@@ -59,7 +59,7 @@ async def _submit_in(ctx: Context, uow: UnitOfWork, holder: KeyHolder,
     if not ctx.rates().take(holder.key_id):
         raise RateLimited()
     dealer_id = await keys.resolve_dealer(uow, holder, submission.dealer)
-    session, key = uow.session, submission.idempotency_key
+    session, key = uow.db, submission.idempotency_key
     if key is not None:
         earlier = await queue.find_idempotent(session, dealer_id, key)
         if earlier is not None:

@@ -179,3 +179,23 @@ async def test_sender_footer_and_reply_to_in_the_bytes(deliverer) -> None:  # ty
                   if part.get_content_type() in ("text/plain", "text/html"))
     assert text.rstrip().endswith("-- Dealer & Co, +1 555 0100")
     assert html.rstrip().endswith("<p>-- Dealer &amp; Co, +1 555 0100</p>")
+
+
+async def test_long_lines_and_non_ascii_arrive_intact(deliverer) -> None:  # type: ignore[no-untyped-def]
+    """SMTP refuses lines over 998 characters (aiosmtpd answers 500): such a text, or
+    one that is not ASCII, goes as quoted-printable UTF-8 and decodes to what was sent."""
+    client, api = deliverer
+    text, html = "x" * 2000 + "\nÜber die Grenze: Fahrzeug 7", "<p>" + "y" * 1500 + "</p>"
+    with smtp_server() as relay:
+        dealer_id, _ = await dealer_on_relay(api, "dealer", relay.port)
+        key = await new_key(client, dealer_id)
+        _, accepted = await submit(client, key, text=text, html=html, subject="Grenze: Ü")
+        found = await wait_for(client, key, accepted["id"])
+        assert found["status"] == "sent", found
+        (received,) = relay.messages
+    # Line breaks in a MIME text are CRLF whatever was submitted.
+    parts = {part.get_content_type():
+             part.get_payload(decode=True).decode().replace("\r\n", "\n").rstrip("\n")
+             for part in received.message.walk() if part.get_content_maintype() == "text"}
+    assert parts == {"text/plain": text, "text/html": html}
+    assert str(received.message["Subject"]).startswith("=?utf-8?")

@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from navixy_panel.http import keys
+from navixy_panel.security.secret_box import SecretBox
 from navixy_panel.usecases import keys as key_usecases
 from tests.support.api import Api
 
@@ -24,10 +26,11 @@ async def new_key(client: TestClient, dealer_id: int, label: str = "test") -> st
 
 async def dealer_on_relay(api: Api, login: str, port: int, *, parent: str | None = None,
                           email_from: str | None = "Fleet <alerts@dealer.example>",
-                          **params: Any) -> tuple[int, int]:
-    """A dealer bound to its own gateway at 127.0.0.1:`port`: (dealer id, gateway id)."""
+                          box: SecretBox | None = None, **params: Any) -> tuple[int, int]:
+    """A dealer bound to its own gateway at 127.0.0.1:`port`: (dealer id, gateway id).
+    `box` encrypts a password given in the params."""
     dealer_id = await api.dealer(login, parent=parent)
-    gateway_id = await api.gateway(dealer_id, f"{login} relay", **{
+    gateway_id = await api.gateway(dealer_id, f"{login} relay", box=box, **{
         "mail.smtp.host": "127.0.0.1", "mail.smtp.port": port,
         "mail.smtp.connectiontimeout": 2000, "mail.smtp.timeout": 2000, **params})
     await api.bind(dealer_id, gateway_id)
@@ -65,3 +68,44 @@ async def wait_for(client: TestClient, key: str, message_id: str, *,
         if time.monotonic() > deadline:
             raise AssertionError(f"message {message_id} still {body['status']}: {body}")
         await asyncio.sleep(0.05)
+
+
+async def submit_all(client: TestClient, key: str, bodies: list[dict[str, Any]], *,
+                     concurrency: int = 16) -> list[str]:
+    """Each body submitted over HTTP, `concurrency` at once; the ids, in the bodies'
+    order (every answer must be 202)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(body: dict[str, Any]) -> str:
+        async with gate:
+            status, answer = await submit(client, key, **body)
+        assert status == 202, answer
+        return str(answer["id"])
+
+    return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+async def wait_until(check: Any, *, timeout: float, what: str, every: float = 0.1) -> Any:
+    """Calls the coroutine function `check` until it answers something true; that answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in {timeout} s: {what} ({found!r})")
+        await asyncio.sleep(every)
+
+
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+async def metric_samples(client: TestClient) -> dict[Sample, float]:
+    """/metrics as {(sample name, sorted labels): value}."""
+    response = await client.get("/metrics")
+    assert response.status == 200
+    samples: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(await response.text()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples

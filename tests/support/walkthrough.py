@@ -3,7 +3,8 @@
 A block marked `<!-- walkthrough -->` before its ```sh fence is run as one bash
 script (`-e -o pipefail`), with the ports `serve --demo` uses by default (8080 for
 HTTP, 1025 and 2525 for the demo gateways and the SMTP sink, 2587 for SMTP
-submission) replaced by those of the service under test, so that the test can run beside a demo already running.
+submission) replaced by those of the service under test, so that the test can run
+beside a demo already running.
 Each answer the README promises is a `# → text` comment after the commands that
 print it; a following line starting with `#    ` continues it. Consecutive `# →`
 lines are the lines of one output, in order. In `text`, `…` stands for anything;
