@@ -86,4 +86,6 @@ async def test_the_connection_cap_holds_across_instances(make_client, api: Api) 
             await client.close()
     assert watcher.count() == 150
     assert watcher.peak == 2, watcher.peak
-    assert sum(sent) == 150 and min(sent) > 0, sent  # one session each
+    # Which instance holds the two slots is a race (the first one up may take both; the
+    # other then finds none free): the cap is what is asserted, with the sum.
+    assert sum(sent) == 150, sent
