@@ -19,7 +19,10 @@ queued a message has not delivered it). Rows, alternating in every round, median
       keep-alive connections, for 1,000 dealers leasing 20 gateways of 20 parent dealers
       spread over the sinks (mailbench/service.py), one key of the platform owner;
       also its ingest rate (until the last 202);
-- N3  SMTP ingest (smtp-source → navixy-panel's submission listener): TODO, see below.
+- N3  SMTP ingest end to end: smtp-source → navixy-panel's submission listener →
+      queue → smtp-sink, same sessions and size; smtp-source has no AUTH, so each of
+      its connections passes a loopback forwarder (mailbench/forwarder.py, its own
+      process) that logs in with one of four dealers' keys, then copies bytes.
 
 L and P1 split the sessions and messages over one smtp-source per sink (Postfix routes
 by recipient domain, so one source per domain spreads the load as the gateways do).
@@ -44,9 +47,7 @@ the CPU during the N1 rounds (psutil on the embedded server's processes). Target
 alarm ≤ 2 s behind the backlog; 0 lost; peak RSS ≤ 300 MB; each printed PASS or MISS.
 
 On a build without the HTTP submission API (the probe gets a 404) the N rows, latency,
-fairness and kill are printed as n/a and the other rows still run. N3 waits for the
-submission listener (NAVIXY_PANEL_SUBMISSION_PORT); note that smtp-source has no AUTH,
-so that row will need the listener to accept it some other way or another client.
+fairness and kill are printed as n/a and the other rows still run.
 
 Everything runs in a temporary folder: the embedded PostgreSQL (or a throwaway
 database on --database-url's server), the private Postfix (`postfix -c DIR stop` at
@@ -89,6 +90,7 @@ from platform_bench import (
     RssSampler,
     child_env,
     database,
+    free_port,
     median,
     summarize_profile,
     vm_hwm,
@@ -96,7 +98,10 @@ from platform_bench import (
 
 TEMP_PREFIX = "nvx-delivery-"
 SINKS = 4
-ROWS = ("L", "P1", "N2", "N1")
+ROWS = ("L", "P1", "N2", "N1", "N3")
+# N3's dealers: one key each, leasing gateways 1..SINKS (one per sink), so smtp-source's
+# sessions spread over the sinks as in the other rows.
+N3_DEALERS = tuple(f"dealer-{n:04d}" for n in range(1, SINKS + 1))
 LEASE = 10
 RSS_LIMIT_MB = 300
 DESCRIPTIONS = {
@@ -104,7 +109,7 @@ DESCRIPTIONS = {
     "P1": "smtp-source → Postfix → smtp-sink",
     "N2": "naive: a new connection per message",
     "N1": "HTTP → navixy-panel → smtp-sink",
-    "N3": "smtp-source → navixy-panel → smtp-sink",
+    "N3": "smtp-source → (AUTH forwarder) → navixy-panel's SMTP listener → smtp-sink",
 }
 
 
@@ -138,6 +143,8 @@ class Run:
         self.platform: Platform | None = None
         self.key = ""
         self.postfix_port = 0
+        self.submission_port = free_port()
+        self.forwarders: list[int] = []
         self.rounds: list[Round] = []
         self.n1_cpu = CpuWindow()
         self.sampler = RssSampler()
@@ -173,6 +180,12 @@ class Run:
                                  sessions, self.timeout)
         elif row == "N2":
             naive(self.processes, self.env, messages, sessions, self.sinks.ports, self.timeout)
+        elif row == "N3":
+            targets = [(port, "n3.sink.test") for port in self.forwarders]
+            ingest = smtp_source(self.processes, self.env, "source-N3", targets, messages,
+                                 sessions, self.timeout)
+            seconds = self.wait_at_sinks(row, base, messages, started)
+            return Round(row, index, messages, seconds, ingest)
         else:
             return self.n1(index, messages)
         seconds = self.wait_at_sinks(row, base, messages, started)
@@ -402,6 +415,7 @@ def service_env(run: Run, db_url: str) -> dict[str, str]:
             "NAVIXY_PANEL_KEY_RATE": "1000000",
             "NAVIXY_PANEL_DELIVER": "on",
             "NAVIXY_PANEL_DELIVERY_LEASE": str(LEASE),
+            "NAVIXY_PANEL_SUBMISSION_PORT": str(run.submission_port),
             "PYTHONUNBUFFERED": "1"}
 
 
@@ -422,6 +436,13 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
               f"of {PARENTS} parent dealers", flush=True)
         env = service_env(run, db.url)
         run.key = create_key(db, env, "platform")
+        for login in N3_DEALERS:
+            port = free_port()
+            processes.start(f"forwarder-{login}", [
+                sys.executable, str(Path(__file__).parent / "mailbench" / "forwarder.py"),
+                str(port), str(run.submission_port), login, create_key(db, env, login)],
+                run.env)
+            run.forwarders.append(port)
         try:
             run.sinks.start()
             run.service = Service(processes, db, env)
@@ -436,7 +457,7 @@ def benchmark(args: argparse.Namespace, work_dir: Path, processes: Processes) ->
                     run.sampler.watch("service 1", service.pid)
                     api, probe = run.service.has_submission_api(run.key,
                                                                 run.platform.dealer_ids[0])
-                rows = ROWS if api else ROWS[:-1]
+                rows = ROWS if api else ROWS[:-2]
                 if not api:
                     print(f"N rows: n/a ({probe})", flush=True)
                 if args.warmup:
@@ -488,18 +509,18 @@ def report(run: Run) -> int:
     args = run.args
     rates = {row: median([r.rate for r in run.rounds if r.row == row]) for row in ROWS}
     ingest = {row: median([r.ingest_rate or 0.0 for r in run.rounds if r.row == row])
-              for row in ("P1", "N1")}
+              for row in ("P1", "N1", "N3")}
     print(f"\nmedians over {args.rounds} rounds of {args.messages:,} messages:")
-    for row in (*ROWS, "N3"):
+    for row in ROWS:
         figure = f"{rates[row]:>8.0f} msg/s" if row in rates and rates[row] == rates[row] \
             else "     n/a      "
         extra = f", ingest {ingest[row]:.0f}/s" if ingest.get(row, 0) > 0 else ""
-        todo = "  TODO: the submission listener (issue 19) is not on main" if row == "N3" \
-            else ""
+        todo = ""
         print(f"  {row:<3} {figure}  {DESCRIPTIONS[row]}{extra}{todo}")
     n1, p1, n2 = rates["N1"], rates["P1"], rates["N2"]
+    n3 = rates["N3"]
     print(f"  N1/P1 {n1 / p1:.2f}   N1/N2 {n1 / n2:.2f}   P1/L {p1 / rates['L']:.3f}   "
-          "N3/P1 n/a (TODO)")
+          f"N3/P1 {n3 / p1:.2f}")
     cpu = run.n1_cpu
     if args.database_url:
         print("PostgreSQL's CPU: not measured (--database-url: not this run's processes)")
@@ -519,6 +540,7 @@ def report(run: Run) -> int:
     targets = [
         ("N1 ≥ 1.0 × P1", n1 / p1 >= 1.0 if n1 == n1 else None, f"{n1 / p1:.2f} ×"),
         ("N1 ≥ 5 × N2", n1 / n2 >= 5.0 if n1 == n1 else None, f"{n1 / n2:.2f} ×"),
+        ("N3 ≥ 1.0 × P1", n3 / p1 >= 1.0 if n3 == n3 else None, f"{n3 / p1:.2f} ×"),
         ("p99 202→250 ≤ 250 ms at half load", p99 <= 250 if p99 == p99 else None,
          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"),
         ("alarm ≤ 2 s behind the backlog", alarm <= 2.0 if alarm == alarm else None,

@@ -141,8 +141,8 @@ def tool_missing(name: str, package: str) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def authenticating_forwarder(target_port: int, login: str, secret: str
-                                   ) -> AsyncIterator[int]:
+async def authenticating_forwarder(target_port: int, login: str, secret: str,
+                                   port: int = 0) -> AsyncIterator[int]:
     """A loopback port that forwards each connection to `target_port` after logging
     in with `login` and `secret` itself: what a client configured with credentials
     does, for a test client that has no AUTH (smtp-source). It answers the client's
@@ -182,7 +182,7 @@ async def authenticating_forwarder(target_port: int, login: str, secret: str
             client_writer.write(b"250 " + ehlo[0][4:].strip() + b"\r\n")
         await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
 
-    server = await asyncio.start_server(serve, HOST, 0)
+    server = await asyncio.start_server(serve, HOST, port)
     try:
         yield int(server.sockets[0].getsockname()[1])
     finally:
