@@ -224,9 +224,7 @@ class Lane:
 
     async def _leave(self, health: tuple[bool, str | None] | None) -> None:
         try:
-            if health is not None:
-                await uc.exchange(self.ctx, self.lane, [], health=health, claim=False)
-            await uc.leave(self.ctx, self.lane, self.results, self.unsent)
+            await uc.leave(self.ctx, self.lane, self.results, self.unsent, health)
         except Exception as exc:  # the leases run out and another instance takes over
             log.warning("delivery lane could not hand back its work: %s", type(exc).__name__)
 

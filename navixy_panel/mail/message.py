@@ -156,14 +156,6 @@ def _address_header(value: str, field: str) -> str:
     return formataddr((mailbox.display_name, mailbox.addr_spec), charset="utf-8")
 
 
-def envelope_recipients(content: bytes) -> list[str]:
-    if content[:1] == b"R":
-        size = int.from_bytes(content[1:5], "big")
-        return list(orjson.loads(content[5:5 + size])["to"])
-    parts = orjson.loads(content[1:])
-    return [*parts["to"], *parts["cc"]]
-
-
 # Headers a submitter may not set: delivery decides them (X-Navixy-Dealer routes).
 _REPLACED = ("From", "Sender", "Message-ID", "X-Navixy-Dealer", "Return-Path", "Bcc")
 

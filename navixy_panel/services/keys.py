@@ -17,7 +17,7 @@ from navixy_panel.db.models import Dealer, SubmissionKey
 from navixy_panel.services import raw
 
 # How stale `last_used_at` may get: a busy key writes its row once a minute at most.
-TOUCH_EVERY = dt.timedelta(minutes=1)
+TOUCH_EVERY = "interval '1 minute'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ async def find_live_key(session: raw.Db, digest: bytes) -> KeyOwner | None:
     connection = await raw.connection(session)
     row = await connection.fetchrow(
         "SELECT k.id, k.dealer_id, d.login, d.block_status, (k.last_used_at IS NULL OR "
-        "k.last_used_at < now() - interval '1 minute') AS due FROM submission_keys AS k "
+        f"k.last_used_at < now() - {TOUCH_EVERY}) AS due FROM submission_keys AS k "
         "JOIN dealers AS d ON d.id = k.dealer_id WHERE k.digest = $1 AND k.revoked_at IS NULL",
         digest)
     return None if row is None else KeyOwner(row[0], row[1], row[2], row[3], row[4])
@@ -115,7 +115,7 @@ async def touch_key(session: raw.Db, key_id: int) -> None:
     await connection.execute(
         "UPDATE submission_keys SET last_used_at = now() WHERE id = (SELECT id FROM "
         "submission_keys WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - "
-        "interval '1 minute') FOR NO KEY UPDATE SKIP LOCKED)", key_id)
+        f"{TOUCH_EVERY}) FOR NO KEY UPDATE SKIP LOCKED)", key_id)
 
 
 async def dealer_in_subtree(session: raw.Db, *, root_id: int,

@@ -28,6 +28,7 @@ from navixy_panel.usecases.context import Context
 WAKE_CHANNEL = queue.WAKE_CHANNEL
 BATCH = 20  # messages claimed at once by one connection
 PER_DEALER = 10  # of them, at most this many from one dealer
+LOG_RETENTION_SECONDS = 30 * 86400.0  # a finished message's row (its body: the setting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +77,27 @@ async def take_slot(ctx: Context, gateway_id: int, holder: str) -> Lane | None:
     return None if slot is None else Lane(gateway_id, slot, holder)
 
 
+Health = tuple[bool, str | None]  # the gateway's last batch: success, or the failure kind
+
+
+async def _record(ctx: Context, session: Any, lane: Lane, results: list[dict[str, Any]],
+                  health: Health | None) -> None:
+    await queue.settle(session, results, holder=lane.holder)
+    if health is not None:
+        await queue.record_health(session, lane.gateway_id, success=health[0],
+                                  failure_kind=health[1],
+                                  backoff_base=min(ctx.settings.delivery_retry_base_seconds,
+                                                   60.0))
+
+
 async def exchange(ctx: Context, lane: Lane, results: list[dict[str, Any]], *,
-                   health: tuple[bool, str | None] | None, claim: bool = True) -> Batch:
-    """Records `results` (and the gateway's health: success, or the failure's kind),
-    renews the slot and claims the next batch (none when `claim` is False)."""
+                   health: Health | None) -> Batch:
+    """Records `results` (and the gateway's health), renews the slot and claims the
+    next batch."""
     settings = ctx.settings
     async with ctx.unit_of_work() as uow:
         session = uow.session
-        await queue.settle(session, results, holder=lane.holder)
-        if health is not None:
-            await queue.record_health(session, lane.gateway_id, success=health[0],
-                                      failure_kind=health[1],
-                                      backoff_base=min(settings.delivery_retry_base_seconds,
-                                                       60.0))
-        if not claim:
-            return Batch(kept=False)
+        await _record(ctx, session, lane, results, health)
         kept = await queue.renew_slot(session, gateway_id=lane.gateway_id, slot=lane.slot,
                                       holder=lane.holder,
                                       lease_seconds=settings.delivery_lease_seconds)
@@ -122,10 +129,11 @@ async def extend(ctx: Context, lane: Lane, ids: list[int]) -> None:
 
 
 async def leave(ctx: Context, lane: Lane, results: list[dict[str, Any]],
-                unsent: list[int]) -> None:
-    """Records what was done, hands back what was not, frees the slot."""
+                unsent: list[int], health: Health | None) -> None:
+    """Records what was done (and the gateway's health), hands back what was not, frees
+    the slot: one transaction."""
     async with ctx.unit_of_work() as uow:
-        await queue.settle(uow.session, results, holder=lane.holder)
+        await _record(ctx, uow.session, lane, results, health)
         await queue.release(uow.session, unsent, holder=lane.holder)
         await queue.release_slot(uow.session, gateway_id=lane.gateway_id, slot=lane.slot,
                                  holder=lane.holder)
@@ -138,8 +146,6 @@ async def sweep(ctx: Context) -> tuple[int, int]:
                                  bodies_after_seconds=ctx.settings.message_retention_seconds,
                                  rows_after_seconds=LOG_RETENTION_SECONDS)
 
-
-LOG_RETENTION_SECONDS = 30 * 86400.0
 
 
 async def depth(ctx: Context) -> tuple[dict[str, int], float]:

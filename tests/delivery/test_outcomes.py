@@ -44,13 +44,6 @@ class Scripted(Recorder):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.fixture
-async def deliverer(make_client, api: Api):  # type: ignore[no-untyped-def]
-    client = await make_client(deliver=True, delivery_retry_base_seconds=0.2)
-    api.client = client
-    return client, api
-
-
 async def test_sent(deliverer) -> None:  # type: ignore[no-untyped-def]
     client, api = deliverer
     with smtp_server() as relay:

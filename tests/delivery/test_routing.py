@@ -6,18 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from tests.support.api import Api
 from tests.support.delivery import dealer_on_relay, new_key, read, submit, wait_for
 from tests.support.smtp import aiosmtpd_server, smtp_server
-
-
-@pytest.fixture
-async def deliverer(make_client, api: Api):  # type: ignore[no-untyped-def]
-    client = await make_client(deliver=True, delivery_retry_base_seconds=0.2)
-    api.client = client
-    return client, api
 
 
 async def test_leased_gateway_shows_code_and_kind_only(deliverer) -> None:  # type: ignore[no-untyped-def]
